@@ -1,0 +1,53 @@
+# The two commands: `make run` (web + clock on SQLite, channels in dry-run) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+HOST ?= 127.0.0.1
+
+.PHONY: run test install install-test browser lint migrate clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# A random SECRET_KEY for local runs; honcho reads .env. Real deployments set it in the env.
+.env:
+	@$(PY) -c 'import secrets; print("SECRET_KEY=" + secrets.token_hex(32))' > .env
+	@echo "wrote .env with a fresh SECRET_KEY"
+
+run: install .env
+	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db upgrade
+	@echo "cmoc on http://$(HOST):$(PORT)  (web + clock; Ctrl-C stops both)"
+	HOST=$(HOST) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $(PORT) web clock
+
+# Debian's chromium for the browser tests (Playwright cannot download its own browser here).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: install Debian's chromium package for the browser tests" >&2; fi; \
+	fi
+
+test: install-test browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(VENV)/bin/ruff check cmoc tests
+
+migrate: install .env
+	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db migrate -m "$(m)"
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,36 @@
+"""cmoc: the Communications Manager On Call's tool. `create_app` builds the Flask app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Builds the app from config/default.toml, the environment and `config` overrides."""
+    from cmoc import auth, web
+    from cmoc.cli import register_commands
+    from cmoc.config import load_config
+    from cmoc.extensions import csrf, db, login_manager, migrate
+    from cmoc.messages import TemplateLibrary
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        instance_path=str((config or {}).get("INSTANCE_PATH") or ROOT / "instance"),
+    )
+    load_config(app, config)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.extensions["cmoc.templates"] = TemplateLibrary(ROOT / "templates" / "messages")
+    auth.init_app(app)
+    web.init_app(app)
+    register_commands(app)
+    return app

@@ -1,0 +1,124 @@
+"""Loads configuration: config/default.toml -> CMOC_CONFIG file -> environment -> overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from cmoc.cadence import ConfigError, parse_cadence
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+# Channel settings read verbatim from the environment (README "Configuration").
+CHANNEL_ENV = {
+    "STATUSIO_API_URL": "https://api.status.io/v2",
+    "STATUSIO_API_ID": None,
+    "STATUSIO_API_KEY": None,
+    "STATUSIO_STATUSPAGE_ID": None,
+    "TWITTER_API_URL": "https://api.twitter.com",
+    "TWITTER_CONSUMER_KEY": None,
+    "TWITTER_CONSUMER_SECRET": None,
+    "TWITTER_ACCESS_TOKEN": None,
+    "TWITTER_ACCESS_TOKEN_SECRET": None,
+    "SLACK_API_URL": "https://slack.com/api",
+    "SLACK_BOT_TOKEN": None,
+    "SLACK_ADVOCATES_CHANNEL": None,
+    "SLACK_ADVOCATES_GROUP_ID": None,
+    "SLACK_REMINDER_CHANNEL": None,
+    "SLACK_ESCALATION_MENTION": None,
+}
+
+# Keys whose values are secrets: never rendered, logged or put in error text.
+SECRET_KEYS = frozenset({
+    "SECRET_KEY", "STATUSIO_API_KEY", "TWITTER_CONSUMER_SECRET", "TWITTER_ACCESS_TOKEN",
+    "TWITTER_ACCESS_TOKEN_SECRET", "SLACK_BOT_TOKEN",
+})
+
+
+def normalise_database_url(url: str) -> str:
+    """Accepts Heroku's postgres:// and plain postgresql://, and selects the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
+    """Fills app.config from the layered sources and validates it; raises ConfigError."""
+    overrides = dict(overrides or {})
+    settings, source = _read_toml(CONFIG_DIR / "default.toml")
+    origin = "config/default.toml"
+    extra_path = overrides.pop("CMOC_CONFIG", None) or os.environ.get("CMOC_CONFIG")
+    if extra_path:
+        extra, extra_source = _read_toml(Path(extra_path))
+        settings = _merge(settings, extra)
+        if "cadence" in extra:
+            source, origin = extra_source, str(extra_path)
+    for key, value in settings.items():
+        app.config[key.upper()] = value
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+        app.instance_path, "cmoc.sqlite3"
+    )
+    for key, default in CHANNEL_ENV.items():
+        app.config[key] = os.environ.get(key) or default
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if os.environ.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    # CMOC_FOO=... sets FOO (values parsed as JSON where they are JSON).
+    app.config.from_prefixed_env("CMOC")
+
+    app.config.update(overrides)
+    if "DATABASE_URL" in overrides:
+        app.config["SQLALCHEMY_DATABASE_URI"] = overrides["DATABASE_URL"]
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+
+    if not app.config.get("SECRET_KEY"):
+        raise ConfigError("SECRET_KEY is not set: export SECRET_KEY (make run writes one to .env)")
+    app.config["CADENCE_MATRIX"] = parse_cadence(
+        app.config.get("CADENCE"), source=source, origin=origin
+    )
+    _check_components(app.config.get("COMPONENTS"))
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+
+def _check_components(components: object) -> None:
+    if not isinstance(components, list) or not components:
+        raise ConfigError("config: `components` must be a non-empty list of {name = ...} tables")
+    seen = set()
+    for item in components:
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"config: component {item!r} has no name")
+        if name in seen:
+            raise ConfigError(f"config: component {name!r} is listed twice")
+        seen.add(name)

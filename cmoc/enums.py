@@ -1,0 +1,74 @@
+"""The fixed vocabularies of an incident: severity, state, status, roles and update phases."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+    S4 = "S4"
+
+    @property
+    def label(self) -> str:
+        return {"S1": "S1 Critical", "S2": "S2 High", "S3": "S3 Medium", "S4": "S4 Low"}[self.value]
+
+
+class State(StrEnum):
+    """status.io "Current State", in lifecycle order."""
+
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def order(self) -> int:
+        return list(State).index(self)
+
+
+class Status(StrEnum):
+    """status.io "Current Status" (the component status level)."""
+
+    OPERATIONAL = "operational"
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_SERVICE_DISRUPTION = "partial_service_disruption"
+    SERVICE_DISRUPTION = "service_disruption"
+    SECURITY_ISSUE = "security_issue"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").title()
+
+
+# Statuses an active (not resolved) incident may carry; Operational only comes with Resolved.
+ACTIVE_STATUSES = [s for s in Status if s is not Status.OPERATIONAL]
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    CMOC = "cmoc"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+class UpdatePhase(StrEnum):
+    DRAFT = "draft"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+
+
+CHANNELS = ("statusio", "twitter", "slack")
+CHANNEL_LABELS = {"statusio": "Status page", "twitter": "Tweet", "slack": "Slack"}

@@ -1,0 +1,200 @@
+"""Drafting updates: state transitions, template rendering per channel, validation, saving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cmoc.cadence import MAX_MINUTES, Cadence
+from cmoc.enums import ACTIVE_STATUSES, CHANNEL_LABELS, CHANNELS, State, Status, UpdatePhase
+from cmoc.extensions import db
+from cmoc.messages import MessageContext, MessageTemplate, TemplateLibrary, clean_variables, render
+from cmoc.models import Incident, Update, User
+from cmoc.services import ValidationError
+from cmoc.tweet import TWEET_LIMIT, TweetCount, count_tweet
+
+# Upper bounds per channel: Slack section text is capped at 3,000 characters.
+TEXT_LIMITS = {"statusio": 5000, "twitter": 1000, "slack": 3000}
+
+
+@dataclass
+class DraftInput:
+    """A draft as typed: raw strings, exactly what the form or API sent."""
+
+    state: str
+    status: str = ""
+    template: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    # Channels whose text was edited by hand: their text is kept, not re-rendered.
+    edited: set[str] = field(default_factory=set)
+    next_update_minutes: str = ""
+
+
+@dataclass
+class DraftOutcome:
+    state: State | None
+    status: Status | None
+    template: MessageTemplate | None
+    variables: dict[str, str]
+    texts: dict[str, str]
+    rendered: dict[str, str]
+    tweet: TweetCount
+    next_update_at: datetime | None
+    next_update_minutes: int | None
+    errors: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def allowed_states(current: State) -> list[State]:
+    """Forward only: same state (a progress update) or later; nothing after Resolved."""
+    if current is State.RESOLVED:
+        return []
+    return [s for s in State if s.order >= current.order]
+
+
+def compose_draft(
+    *, incident: Incident, draft: DraftInput, library: TemplateLibrary, cadence: Cadence,
+    status_page_url: str, body_budget: int, now: datetime,
+) -> DraftOutcome:
+    """Validates a draft and renders its texts; never raises for bad input, returns errors."""
+    errors: dict[str, str] = {}
+    current = incident.state_enum
+    state: State | None = None
+    if incident.is_resolved:
+        errors["state"] = "This incident is resolved: nothing can be published after Resolved."
+    else:
+        try:
+            state = State(draft.state)
+        except ValueError:
+            errors["state"] = "Choose the state this update moves the incident to."
+        else:
+            if state not in allowed_states(current):
+                errors["state"] = (f"Cannot go from {current.label} back to {state.label}: "
+                                   "states only move forward.")
+    status = _clean_status(draft.status, state=state, incident=incident, errors=errors)
+
+    template = library.get(draft.template) if draft.template else None
+    if template is None and state is not None and not draft.template:
+        template = library.default_for(state)
+    if template is None:
+        errors["template"] = "Unknown template."
+    elif state is not None and not template.applies_to(state):
+        errors["template"] = f"“{template.label}” is not a template for {state.label}."
+
+    minutes = None
+    raw_minutes = (draft.next_update_minutes or "").strip()
+    if raw_minutes:
+        if state is State.RESOLVED:
+            errors["next_update_minutes"] = "A resolved incident has no next update."
+        elif not raw_minutes.isdigit() or not 1 <= int(raw_minutes) <= MAX_MINUTES:
+            errors["next_update_minutes"] = (
+                "Next update must be in 1 to 1440 minutes (24 hours); leave empty for the "
+                "cadence.")
+        else:
+            minutes = int(raw_minutes)
+
+    next_at = None
+    if state is not None and state is not State.RESOLVED:
+        gap = timedelta(minutes=minutes) if minutes else cadence.interval(state, incident.severity_enum)
+        next_at = now + gap
+
+    values, var_errors = ({}, {})
+    rendered = {c: "" for c in CHANNELS}
+    if template is not None:
+        values, var_errors = clean_variables(template, draft.variables)
+        errors.update({f"var_{k}": v for k, v in var_errors.items()})
+        context = MessageContext(
+            title=incident.title, severity=incident.severity_enum, state=state or current,
+            status=status or incident.status_enum, components=tuple(incident.components),
+            issue_url=incident.issue_url, status_page_url=status_page_url,
+            slack_channel=incident.slack_channel, next_update_at=next_at,
+            next_update_minutes=minutes or (int(cadence.interval(state, incident.severity_enum)
+                                                .total_seconds() // 60)
+                                            if state and state is not State.RESOLVED else None),
+        )
+        rendered = render(template, context=context, values=values)
+    else:
+        values = {k: str(v) for k, v in draft.variables.items()}
+
+    texts = {}
+    for channel in CHANNELS:
+        typed = (draft.texts.get(channel) or "").strip()
+        texts[channel] = typed if channel in draft.edited else rendered[channel]
+        label = CHANNEL_LABELS[channel]
+        if not texts[channel]:
+            errors[f"text_{channel}"] = f"{label} text is empty."
+        elif len(texts[channel]) > TEXT_LIMITS[channel]:
+            errors[f"text_{channel}"] = (f"{label} text is too long ({len(texts[channel])} "
+                                         f"characters, at most {TEXT_LIMITS[channel]}).")
+    tweet = count_tweet(texts["twitter"], body_budget=body_budget)
+    if texts["twitter"] and tweet.weighted_length > TWEET_LIMIT:
+        errors["text_twitter"] = (f"Tweet is {tweet.weighted_length} weighted characters; "
+                                  f"the limit is {TWEET_LIMIT}. Shorten it before saving.")
+    return DraftOutcome(
+        state=state, status=status, template=template, variables=values, texts=texts,
+        rendered=rendered, tweet=tweet, next_update_at=next_at, next_update_minutes=minutes,
+        errors=errors,
+    )
+
+
+def _clean_status(raw: str, *, state: State | None, incident: Incident,
+                  errors: dict[str, str]) -> Status | None:
+    if state is State.RESOLVED:
+        # Resolving always returns every component to Operational (handbook "Resolve").
+        return Status.OPERATIONAL
+    if not raw:
+        return incident.status_enum
+    try:
+        status = Status(raw)
+    except ValueError:
+        errors["status"] = "Unknown status."
+        return None
+    if status not in ACTIVE_STATUSES:
+        errors["status"] = "Operational comes with Resolved; keep the status while monitoring."
+        return None
+    return status
+
+
+def save_draft(
+    *, incident: Incident, draft: DraftInput, author: User, library: TemplateLibrary,
+    cadence: Cadence, status_page_url: str, body_budget: int, now: datetime,
+    update: Update | None = None,
+) -> Update:
+    """Stores a new or changed draft; raises ValidationError and stores nothing on bad input."""
+    if update is not None and update.phase != UpdatePhase.DRAFT.value:
+        raise ValidationError({"state": "This update was already published; start a new one."})
+    outcome = compose_draft(
+        incident=incident, draft=draft, library=library, cadence=cadence,
+        status_page_url=status_page_url, body_budget=body_budget, now=now,
+    )
+    if not outcome.ok:
+        raise ValidationError(outcome.errors)
+    if update is None:
+        update = Update(incident_id=incident.id, author_id=author.id, created_at=now)
+        db.session.add(update)
+    update.state = outcome.state.value
+    update.status = outcome.status.value
+    update.template = outcome.template.slug
+    update.variables = outcome.variables
+    update.text_statusio = outcome.texts["statusio"]
+    update.text_twitter = outcome.texts["twitter"]
+    update.text_slack = outcome.texts["slack"]
+    update.edited_channels = sorted(set(draft.edited) & set(CHANNELS))
+    update.next_update_minutes = outcome.next_update_minutes
+    update.updated_at = now
+    db.session.commit()
+    return update
+
+
+def draft_from_update(update: Update) -> DraftInput:
+    """The DraftInput that reproduces a saved draft; hand-edited texts stay as saved."""
+    return DraftInput(
+        state=update.state, status=update.status, template=update.template,
+        variables=dict(update.variables or {}),
+        texts={c: update.text_for(c) for c in CHANNELS}, edited=set(update.edited_channels or []),
+        next_update_minutes=str(update.next_update_minutes or ""),
+    )

@@ -1,0 +1,146 @@
+"""Incidents: declaring, editing, listing, and when the next update is due."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from cmoc.cadence import Cadence, next_update_due
+from cmoc.enums import ACTIVE_STATUSES, Severity, State
+from cmoc.extensions import db
+from cmoc.models import Incident, Update, User
+from cmoc.services import ValidationError
+
+SLACK_CHANNEL = re.compile(r"^#?[a-z0-9][a-z0-9._-]{0,79}$|^[CG][A-Z0-9]{8,20}$")
+
+
+@dataclass(frozen=True)
+class IncidentFields:
+    """What a CMOC types when declaring or editing an incident (raw strings from a form or API)."""
+
+    title: str
+    severity: str
+    status: str
+    components: list[str]
+    issue_url: str
+    slack_channel: str = ""
+
+
+def valid_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname)
+            and not any(c.isspace() for c in value) and "." in parts.hostname)
+
+
+def clean_fields(
+    fields: IncidentFields, *, component_names: list[str], title_max: int
+) -> tuple[dict, dict[str, str]]:
+    """Returns (clean values, errors) for incident fields."""
+    errors: dict[str, str] = {}
+    title = " ".join((fields.title or "").split())
+    if not title:
+        errors["title"] = "Title is required: in simple terms, what is the issue?"
+    elif len(title) > title_max:
+        errors["title"] = f"Title is too long ({len(title)} characters, at most {title_max})."
+    if fields.severity not in Severity.__members__.values():
+        errors["severity"] = "Choose a severity: S1, S2, S3 or S4."
+    if fields.status not in {s.value for s in ACTIVE_STATUSES}:
+        errors["status"] = ("Choose a status: Degraded Performance, Partial Service Disruption, "
+                            "Service Disruption or Security Issue.")
+    components = list(dict.fromkeys(c for c in fields.components if c))
+    unknown = [c for c in components if c not in component_names]
+    if unknown:
+        errors["components"] = "Unknown component: " + ", ".join(unknown[:5])
+    elif not components:
+        errors["components"] = "Tick at least one affected component (never 'all')."
+    issue_url = (fields.issue_url or "").strip()
+    if not issue_url:
+        errors["issue_url"] = "Link the incident issue, e.g. https://gitlab.com/gitlab-com/gl-infra/production/-/issues/12345"
+    elif len(issue_url) > 500 or not valid_http_url(issue_url):
+        errors["issue_url"] = "Issue link must be a full http(s) URL, e.g. https://gitlab.com/…/issues/12345"
+    slack_channel = (fields.slack_channel or "").strip()
+    if slack_channel and not SLACK_CHANNEL.match(slack_channel):
+        errors["slack_channel"] = ("Slack channel must look like #incident-12345 (lowercase, "
+                                   "digits, '-', '_') or a channel id like C0123ABCD.")
+    elif slack_channel and not slack_channel.startswith("#") and not slack_channel[0].isupper():
+        slack_channel = "#" + slack_channel
+    clean = {
+        "title": title, "severity": fields.severity, "status": fields.status,
+        "components": components, "issue_url": issue_url, "slack_channel": slack_channel or None,
+    }
+    return clean, errors
+
+
+def declare_incident(
+    *, fields: IncidentFields, author: User, component_names: list[str], title_max: int,
+    now: datetime,
+) -> Incident:
+    """Creates an incident in Investigating; its first update is due at once."""
+    clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max)
+    if errors:
+        raise ValidationError(errors)
+    incident = Incident(
+        **clean, state=State.INVESTIGATING.value, declared_by_id=author.id,
+        created_at=now, updated_at=now, next_update_due_at=now,
+    )
+    db.session.add(incident)
+    db.session.commit()
+    return incident
+
+
+def edit_incident(
+    *, incident: Incident, fields: IncidentFields, component_names: list[str], title_max: int,
+    cadence: Cadence, now: datetime,
+) -> Incident:
+    """Changes title, severity, status, components, links; a severity change moves the due time."""
+    if incident.is_resolved:
+        raise ValidationError({"title": "This incident is resolved; it can no longer be edited."})
+    clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max)
+    if errors:
+        raise ValidationError(errors)
+    for key, value in clean.items():
+        setattr(incident, key, value)
+    incident.updated_at = now
+    refresh_due(incident=incident, cadence=cadence)
+    db.session.commit()
+    return incident
+
+
+def refresh_due(*, incident: Incident, cadence: Cadence) -> None:
+    incident.next_update_due_at = next_update_due(
+        cadence=cadence, state=incident.state_enum, severity=incident.severity_enum,
+        last_published_at=incident.last_published_at, declared_at=incident.created_at,
+        override_minutes=incident.next_update_minutes,
+    )
+
+
+def get_incident(incident_id: int) -> Incident | None:
+    return db.session.get(Incident, incident_id)
+
+
+def list_incidents(*, active: bool, limit: int = 200) -> list[Incident]:
+    """Active incidents by due time (most urgent first), or resolved ones, newest first."""
+    query = select(Incident).options(selectinload(Incident.declared_by))
+    if active:
+        query = query.where(Incident.resolved_at.is_(None)).order_by(
+            Incident.next_update_due_at.asc(), Incident.id.asc())
+    else:
+        query = query.where(Incident.resolved_at.is_not(None)).order_by(
+            Incident.resolved_at.desc())
+    return list(db.session.scalars(query.limit(limit)))
+
+
+def timeline(*, incident: Incident) -> list[Update]:
+    return list(db.session.scalars(
+        select(Update).where(Update.incident_id == incident.id)
+        .options(selectinload(Update.author))
+        .order_by(Update.created_at.desc(), Update.id.desc())
+    ))

@@ -1,0 +1,98 @@
+// cmoc front end: live preview of every channel's text on the drafting form.
+// Served as a static file so the Content-Security-Policy needs no inline script.
+(function () {
+  "use strict";
+  var CHANNELS = ["statusio", "twitter", "slack"];
+
+  function hideNoJs() {
+    document.querySelectorAll(".js-hide").forEach(function (el) { el.hidden = true; });
+  }
+
+  function draftForm() {
+    var form = document.getElementById("draft-form");
+    if (!form) { return; }
+    var url = form.dataset.previewUrl;
+    var csrf = form.querySelector("input[name=csrf_token]").value;
+    var timer = null;
+    var seq = 0;
+
+    function field(name) { return form.querySelector("[name='" + name + "']"); }
+
+    function setCounter(tweet) {
+      var counter = document.getElementById("tweet-count");
+      var warning = document.getElementById("tweet-warning");
+      var over = tweet.weighted_length > tweet.limit;
+      counter.textContent = tweet.weighted_length + " / " + tweet.limit;
+      counter.className = "counter" + (over ? " over" : (tweet.over_budget ? " warn" : ""));
+      warning.className = "tweet-warning" + (over ? " over" : (tweet.over_budget ? " warn" : ""));
+      if (over) {
+        warning.textContent = "Over the 280-character limit by " + (tweet.weighted_length - tweet.limit) +
+          ": shorten it before saving.";
+      } else if (tweet.over_budget) {
+        warning.textContent = "Body is " + tweet.body_length + " characters before the final link; " +
+          "the handbook keeps it within " + tweet.body_budget + ".";
+      } else {
+        warning.textContent = "";
+      }
+      form.querySelectorAll("button[name=action][value=save], button[name=action][value=publish]")
+        .forEach(function (b) { b.disabled = over; });
+    }
+
+    function refresh() {
+      var mine = ++seq;
+      fetch(url, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf, "Accept": "application/json" }
+      }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
+        if (!data || mine !== seq) { return; }
+        CHANNELS.forEach(function (c) {
+          var text = field("text_" + c);
+          field("rendered_" + c).value = data.rendered[c];
+          if (field("edited_" + c).value !== "1" && document.activeElement !== text) {
+            text.value = data.texts[c];
+          }
+        });
+        var next = document.getElementById("next-update-at");
+        if (next) { next.textContent = data.next_update_at || "—"; }
+        setCounter(data.tweet);
+      }).catch(function () { /* offline: the server validates again on save */ });
+    }
+
+    function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 120); }
+
+    form.addEventListener("input", function (e) {
+      var channel = e.target.dataset.channel;
+      if (channel) { field("edited_" + channel).value = "1"; }
+      if (channel || e.target.hasAttribute("data-preview")) { schedule(); }
+    });
+    form.addEventListener("change", function (e) {
+      if (e.target.hasAttribute("data-switch")) {
+        // State or template changed: the server re-renders the form with that template's fields.
+        var action = document.createElement("input");
+        action.type = "hidden"; action.name = "action"; action.value = "switch";
+        form.appendChild(action);
+        if (e.target.name === "state") { field("template").value = ""; }
+        form.submit();
+      } else if (e.target.name === "status") {
+        schedule();
+      }
+    });
+    form.querySelectorAll("[data-reset]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var c = button.dataset.reset;
+        field("edited_" + c).value = "0";
+        field("text_" + c).value = field("rendered_" + c).value;
+        refresh();
+      });
+    });
+    form.addEventListener("submit", function (e) {
+      var submitter = e.submitter;
+      if (submitter && submitter.disabled) { e.preventDefault(); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    hideNoJs();
+    draftForm();
+  });
+})();

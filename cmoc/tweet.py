@@ -1,0 +1,47 @@
+"""Tweet length under twitter-text v3 rules (URLs count 23, CJK and emoji count 2, limit 280)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from twitter_text import parse_tweet
+
+TWEET_LIMIT = 280
+_TRAILING_URL = re.compile(r"\s*https?://\S+\s*$")
+
+
+@dataclass(frozen=True)
+class TweetCount:
+    weighted_length: int
+    limit: int
+    body_length: int
+    body_budget: int
+    valid: bool
+    over_budget: bool
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.weighted_length
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"remaining": self.remaining}
+
+
+def weighted_length(text: str) -> int:
+    return parse_tweet(text).weightedLength if text else 0
+
+
+def count_tweet(text: str, *, body_budget: int = 220) -> TweetCount:
+    """Counts a tweet; the body is the text before a final URL (the handbook's 220 budget)."""
+    length = weighted_length(text)
+    body = _TRAILING_URL.sub("", text.rstrip())
+    body_length = weighted_length(body)
+    return TweetCount(
+        weighted_length=length,
+        limit=TWEET_LIMIT,
+        body_length=body_length,
+        body_budget=body_budget,
+        valid=0 < length <= TWEET_LIMIT,
+        over_budget=body_length > body_budget,
+    )

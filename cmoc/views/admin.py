@@ -1,0 +1,54 @@
+"""Admin pages: local user accounts and their roles."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from cmoc.auth import role_required
+from cmoc.enums import Role
+from cmoc.extensions import db
+from cmoc.models import User
+from cmoc.services import ValidationError
+from cmoc.services.users import create_user, set_active, set_role
+from cmoc.views import bp
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def users():
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            user = create_user(username=request.form.get("username", ""),
+                               password=request.form.get("password", ""),
+                               role=request.form.get("role", ""))
+        except ValidationError as exc:
+            errors = exc.errors
+        else:
+            flash(f"User {user.username} created as {user.role}.", "success")
+            return redirect(url_for("web.users"))
+    people = db.session.scalars(select(User).order_by(User.username)).all()
+    return render_template("admin/users.html", users=people, errors=errors, form=request.form,
+                           roles=list(Role)), 400 if errors else 200
+
+
+@bp.post("/admin/users/<int:user_id>")
+@role_required(Role.ADMIN)
+def change_user(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    try:
+        if "role" in request.form:
+            set_role(user=user, role=request.form["role"], acting=current_user)
+        if "active" in request.form:
+            set_active(user=user, active=request.form["active"] == "1", acting=current_user)
+    except ValidationError as exc:
+        for message in exc.errors.values():
+            flash(message, "error")
+    else:
+        flash(f"{user.username}: {user.role}, {'active' if user.active else 'deactivated'}.",
+              "success")
+    return redirect(url_for("web.users"))

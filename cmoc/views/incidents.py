@@ -1,0 +1,98 @@
+"""Dashboard, health check, declaring, viewing and editing incidents."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from cmoc.auth import role_required
+from cmoc.enums import ACTIVE_STATUSES, Role
+from cmoc.services import ValidationError
+from cmoc.services.incidents import (
+    declare_incident, edit_incident, list_incidents, timeline,
+)
+from cmoc.timeutil import utcnow
+from cmoc.views import bp
+from cmoc.views.common import component_names, incident_fields_from, incident_or_404
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/")
+def dashboard():
+    now = utcnow()
+    active = list_incidents(active=True)
+    overdue = [i for i in active if i.next_update_due_at and i.next_update_due_at <= now]
+    return render_template("dashboard.html", active=active, overdue=overdue,
+                           resolved=list_incidents(active=False, limit=10), now=now)
+
+
+@bp.get("/incidents/resolved")
+def resolved():
+    return render_template("resolved.html", incidents=list_incidents(active=False), now=utcnow())
+
+
+@bp.route("/incidents/new", methods=["GET", "POST"])
+@role_required(Role.CMOC)
+def declare():
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            incident = declare_incident(
+                fields=incident_fields_from(request.form), author=current_user,
+                component_names=component_names(),
+                title_max=current_app.config["TITLE_MAX_LENGTH"], now=utcnow(),
+            )
+        except ValidationError as exc:
+            errors = exc.errors
+        else:
+            flash(f"Incident #{incident.id} declared. Draft the first public update now.",
+                  "success")
+            return redirect(url_for("web.new_update", incident_id=incident.id))
+    return render_template(
+        "incidents/form.html", errors=errors, form=request.form, incident=None,
+        selected_components=request.form.getlist("components"),
+        components=component_names(), statuses=ACTIVE_STATUSES,
+    ), 400 if errors else 200
+
+
+@bp.get("/incidents/<int:incident_id>")
+def incident_detail(incident_id: int):
+    incident = incident_or_404(incident_id)
+    return render_template("incidents/detail.html", incident=incident,
+                           updates=timeline(incident=incident), now=utcnow())
+
+
+@bp.route("/incidents/<int:incident_id>/edit", methods=["GET", "POST"])
+@role_required(Role.CMOC)
+def edit(incident_id: int):
+    incident = incident_or_404(incident_id)
+    errors: dict[str, str] = {}
+    form = request.form
+    if request.method == "POST":
+        try:
+            edit_incident(
+                incident=incident, fields=incident_fields_from(form),
+                component_names=component_names(),
+                title_max=current_app.config["TITLE_MAX_LENGTH"],
+                cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(),
+            )
+        except ValidationError as exc:
+            errors = exc.errors
+        else:
+            flash("Incident updated.", "success")
+            return redirect(url_for("web.incident_detail", incident_id=incident.id))
+    else:
+        form = {
+            "title": incident.title, "severity": incident.severity, "status": incident.status,
+            "issue_url": incident.issue_url, "slack_channel": incident.slack_channel or "",
+        }
+    return render_template(
+        "incidents/form.html", errors=errors, form=form, incident=incident,
+        selected_components=(request.form.getlist("components") if request.method == "POST"
+                             else incident.components),
+        components=component_names(), statuses=ACTIVE_STATUSES,
+    ), 400 if errors else 200

@@ -1,0 +1,80 @@
+"""Wires the web layer: view blueprint, template helpers, security headers, error pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from cmoc.enums import CHANNEL_LABELS, Role, Severity, State, Status
+from cmoc.timeutil import fmt_duration, fmt_utc, utcnow
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+       "object-src 'none'")
+
+
+def init_app(app: Flask) -> None:
+    from cmoc.views import load_views
+
+    app.register_blueprint(load_views())
+    app.jinja_env.filters["utc"] = fmt_utc
+    app.jinja_env.filters["hhmm"] = lambda v: fmt_utc(v, with_date=False)
+    app.jinja_env.globals.update(
+        Role=Role, State=State, Status=Status, Severity=Severity, CHANNEL_LABELS=CHANNEL_LABELS,
+        ago=_ago, until=_until,
+    )
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    return fmt_duration(((now or utcnow()) - value).total_seconds()) + " ago"
+
+
+def _until(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "—"
+    seconds = (value - (now or utcnow())).total_seconds()
+    return ("in " + fmt_duration(seconds)) if seconds >= 0 else (fmt_duration(seconds) + " overdue")
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _wants_json() -> bool:
+    return (request.is_json or request.accept_mimetypes.best == "application/json"
+            or request.path.endswith("/preview"))
+
+
+def _csrf_error(error: CSRFError):
+    message = "The form expired or was sent from elsewhere (CSRF check failed). Reload and retry."
+    if _wants_json():
+        return jsonify(error={"code": "csrf", "message": message}), 400
+    return render_template("error.html", code=400, message=message), 400
+
+
+def _http_error(error: HTTPException):
+    if error.code and error.code >= 500:
+        current_app.logger.error("HTTP %s on %s", error.code, request.path)
+    message = {
+        403: "Your role does not allow this. Ask an admin for the cmoc role.",
+        404: "Not found.",
+        405: "That action is not allowed here.",
+        413: "The request is too large.",
+    }.get(error.code, error.description)
+    if _wants_json():
+        return jsonify(error={"code": str(error.code), "message": message}), error.code
+    return render_template("error.html", code=error.code, message=message), error.code
