@@ -7,7 +7,15 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for,
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_login import current_user, login_user, logout_user
 

@@ -80,6 +80,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         if "cadence" in extra:
             source, origin = extra_source, str(extra_path)
     for key, value in settings.items():
+        if key.upper() in SECRET_KEYS:
+            raise ConfigError(f"{key} is a secret: set it in the environment, not in a config file")
         app.config[key.upper()] = value
 
     app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(

@@ -186,7 +186,7 @@ class TemplateLibrary:
 def clean_variables(
     template: MessageTemplate, raw: dict[str, str]
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """Returns (values, errors) for the template's declared variables; values keep what was typed."""
+    """Returns (values, errors) for a template's declared variables; values keep what was typed."""
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     for var in template.variables:
@@ -200,9 +200,9 @@ def clean_variables(
             continue
         if len(value) > var.max_length:
             errors[var.name] = f"{var.label} is too long ({len(value)} > {var.max_length})."
-        elif var.kind == "minutes":
-            if not value.isdigit() or not 1 <= int(value) <= MAX_MINUTES:
-                errors[var.name] = f"{var.label} must be a whole number of minutes (1–1440)."
+        elif var.kind == "minutes" and (not value.isdigit()
+                                        or not 1 <= int(value) <= MAX_MINUTES):
+            errors[var.name] = f"{var.label} must be a whole number of minutes (1–1440)."
     return values, errors
 
 

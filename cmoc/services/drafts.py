@@ -97,12 +97,13 @@ def compose_draft(
         else:
             minutes = int(raw_minutes)
 
-    next_at = None
+    # The gap until the next update: the CMOC's override, else the cadence; none once resolved.
+    gap_minutes = None
     if state is not None and state is not State.RESOLVED:
-        gap = timedelta(minutes=minutes) if minutes else cadence.interval(state, incident.severity_enum)
-        next_at = now + gap
+        gap_minutes = minutes or int(
+            cadence.interval(state, incident.severity_enum).total_seconds() // 60)
+    next_at = now + timedelta(minutes=gap_minutes) if gap_minutes else None
 
-    values, var_errors = ({}, {})
     rendered = {c: "" for c in CHANNELS}
     if template is not None:
         values, var_errors = clean_variables(template, draft.variables)
@@ -112,9 +113,7 @@ def compose_draft(
             status=status or incident.status_enum, components=tuple(incident.components),
             issue_url=incident.issue_url, status_page_url=status_page_url,
             slack_channel=incident.slack_channel, next_update_at=next_at,
-            next_update_minutes=minutes or (int(cadence.interval(state, incident.severity_enum)
-                                                .total_seconds() // 60)
-                                            if state and state is not State.RESOLVED else None),
+            next_update_minutes=gap_minutes,
         )
         rendered = render(template, context=context, values=values)
     else:

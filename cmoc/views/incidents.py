@@ -9,7 +9,10 @@ from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
 from cmoc.services.incidents import (
-    declare_incident, edit_incident, list_incidents, timeline,
+    declare_incident,
+    edit_incident,
+    list_incidents,
+    timeline,
 )
 from cmoc.timeutil import utcnow
 from cmoc.views import bp

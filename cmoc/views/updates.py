@@ -11,7 +11,11 @@ from cmoc.extensions import db
 from cmoc.models import Incident, Update
 from cmoc.services import ValidationError
 from cmoc.services.drafts import (
-    DraftInput, allowed_states, compose_draft, draft_from_update, save_draft,
+    DraftInput,
+    allowed_states,
+    compose_draft,
+    draft_from_update,
+    save_draft,
 )
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp

@@ -1,0 +1,118 @@
+"""Shared fixtures: an app per test on SQLite (always) and PostgreSQL (when configured)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from cmoc import create_app
+from cmoc.config import CHANNEL_ENV
+from cmoc.extensions import db
+
+PG_URL = os.environ.get("CMOC_TEST_DATABASE_URL")
+PG_SCHEMA = "cmoc_test"
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+BASE_CONFIG = {"SECRET_KEY": "test-secret-key", "TESTING": True, "WTF_CSRF_ENABLED": False}
+
+
+def _pg_url() -> str:
+    # Each run works in its own schema so it never touches other data in the database.
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+class Database:
+    """A migrated database of one backend; `fresh_url` hands each test an empty one."""
+
+    def __init__(self, backend: str, workdir: Path):
+        self.backend = backend
+        self.workdir = workdir
+        if backend == "sqlite":
+            self.template = workdir / "template.sqlite3"
+            self._migrate(f"sqlite:///{self.template}")
+        else:
+            engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+                conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+            engine.dispose()
+            self._migrate(_pg_url())
+
+    def _migrate(self, url: str) -> None:
+        app = create_app({**BASE_CONFIG, "DATABASE_URL": url, "INSTANCE_PATH": str(self.workdir)})
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+
+    def fresh_url(self, tmp_path: Path) -> str:
+        if self.backend == "sqlite":
+            target = tmp_path / "cmoc.sqlite3"
+            shutil.copy(self.template, target)
+            return f"sqlite:///{target}"
+        return _pg_url()
+
+    def clear(self, app) -> None:
+        if self.backend != "postgresql":
+            return
+        with app.app_context():
+            tables = ", ".join(
+                t.name for t in db.metadata.sorted_tables
+            )
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """Tests never see real credentials from the environment."""
+    for key in [*CHANNEL_ENV, "DATABASE_URL", "SECRET_KEY", "CMOC_CONFIG"]:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request, tmp_path_factory) -> Database:
+    return Database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+
+
+@pytest.fixture
+def make_app(database, tmp_path):
+    """Builds apps on this test's fresh database; extra config overrides the defaults."""
+    created = []
+
+    def factory(**overrides):
+        config = {**BASE_CONFIG, "DATABASE_URL": database.fresh_url(tmp_path),
+                  "INSTANCE_PATH": str(tmp_path), **overrides}
+        app = create_app(config)
+        created.append(app)
+        return app
+
+    yield factory
+    if created:
+        database.clear(created[0])
+    for app in created:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,46 @@
+"""Small factory helpers for tests: users, incidents, signed-in clients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from werkzeug.security import generate_password_hash
+
+from cmoc.enums import State
+from cmoc.extensions import db
+from cmoc.models import Incident, User
+from cmoc.timeutil import utcnow
+
+PASSWORD = "correct-horse-battery"
+ISSUE_URL = "https://gitlab.com/gitlab-com/gl-infra/production/-/issues/12345"
+# Hashing is deliberately slow; one hash serves every test user.
+_HASH = generate_password_hash(PASSWORD)
+
+
+def make_user(username: str = "alice", role: str = "cmoc", **extra) -> User:
+    user = User(username=username, password_hash=_HASH, role=role, **extra)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_incident(author: User | None = None, *, now: datetime | None = None, **extra) -> Incident:
+    author = author or db.session.query(User).first() or make_user("declarer")
+    now = now or utcnow()
+    values = {
+        "title": "Elevated error rates on GitLab.com", "severity": "S1",
+        "status": "service_disruption", "components": ["Website", "API"],
+        "issue_url": ISSUE_URL, "state": State.INVESTIGATING.value,
+        "created_at": now, "updated_at": now, "next_update_due_at": now,
+    }
+    values.update(extra)
+    incident = Incident(declared_by_id=author.id, **values)
+    db.session.add(incident)
+    db.session.commit()
+    return incident
+
+
+def login(client, user: User, password: str = PASSWORD):
+    response = client.post("/login", data={"username": user.username, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
