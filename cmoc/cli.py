@@ -7,13 +7,17 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from cmoc.enums import Role
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
+    app.cli.add_command(clock_command)
+    app.cli.add_command(resume_deliveries_command)
+    app.cli.add_command(refresh_components_command)
+    app.cli.add_command(fake_apis_command)
 
 
 users_cli = AppGroup("users", help="Manage local accounts.")
@@ -51,3 +55,61 @@ def _create_app() -> Flask:
 
 
 main = FlaskGroup(create_app=_create_app, help="cmoc: draft, remind and publish incident updates.")
+
+
+@click.command("clock")
+@with_appcontext
+def clock_command() -> None:
+    """Run the clock process (reminders, delivery recovery, component refresh)."""
+    import logging
+
+    from flask import current_app
+
+    from cmoc.clock import run_clock
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s clock %(levelname)s %(message)s")
+    run_clock(current_app._get_current_object())
+
+
+@click.command("resume-deliveries")
+@with_appcontext
+def resume_deliveries_command() -> None:
+    """One pass: resume stale deliveries and due automatic retries."""
+    from flask import current_app
+
+    from cmoc.services.publishing import resume_deliveries
+
+    counts = resume_deliveries(current_app._get_current_object())
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("refresh-components")
+@with_appcontext
+def refresh_components_command() -> None:
+    """Reload the component list from status.io."""
+    from flask import current_app
+
+    from cmoc.services.components import refresh_components
+    from cmoc.services.publishing import channels_for
+    from cmoc.timeutil import utcnow
+
+    count, error = refresh_components(statusio=channels_for(current_app)["statusio"],
+                                      now=utcnow())
+    if error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"loaded {count} components")
+
+
+@click.command("fake-apis")
+@click.option("--port", default=5050, show_default=True)
+@click.option("--latency", default=0.0, show_default=True, help="Seconds added to each answer.")
+def fake_apis_command(port: int, latency: float) -> None:
+    """Serve fake status.io, X and Slack APIs on 127.0.0.1 for local trials."""
+    from cmoc.fake_apis import FakeApis
+
+    fakes = FakeApis(port=port, latency={"statusio": latency, "twitter": latency,
+                                         "slack": latency})
+    click.echo(f"fake APIs on {fakes.url}: STATUSIO_API_URL={fakes.url}/statusio/v2 "
+               f"TWITTER_API_URL={fakes.url}/twitter SLACK_API_URL={fakes.url}/slack/api")
+    fakes.serve_forever()

@@ -70,5 +70,23 @@ class UpdatePhase(StrEnum):
     PUBLISHED = "published"
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"      # queued, not yet handed to the channel
+    SENDING = "sending"      # handed to the channel; outcome not yet recorded
+    SENT = "sent"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"      # channel has no credentials: payload recorded, nothing sent
+    SKIPPED = "skipped"      # not selected for this update, or nothing to do
+
+    @property
+    def settled(self) -> bool:
+        return self not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+    @property
+    def label(self) -> str:
+        return {"dry_run": "Dry-run"}.get(self.value, self.value.capitalize())
+
+
 CHANNELS = ("statusio", "twitter", "slack")
+PUBLIC_CHANNELS = ("statusio", "twitter")
 CHANNEL_LABELS = {"statusio": "Status page", "twitter": "Tweet", "slack": "Slack"}

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cmoc.enums import Role, Severity, State, Status, UpdatePhase
+from cmoc.enums import DeliveryStatus, Role, Severity, State, Status, UpdatePhase
 from cmoc.extensions import db
 from cmoc.timeutil import UTCDateTime, utcnow
 
@@ -89,7 +89,14 @@ class Update(db.Model):
     """One drafted or published update; its texts are exactly what each channel gets."""
 
     __tablename__ = "updates"
-    __table_args__ = (Index("ix_updates_incident_created", "incident_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_updates_incident_created", "incident_id", "created_at"),
+        # At most one update per incident is being published at a time: channel threading
+        # (status.io incident, tweet thread, Slack thread) depends on the previous publish.
+        Index("uq_updates_one_publishing", "incident_id", unique=True,
+              sqlite_where=text("phase = 'publishing'"),
+              postgresql_where=text("phase = 'publishing'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
@@ -109,10 +116,15 @@ class Update(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set by the drafting form or API so a resubmitted request maps to the same update.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     incident: Mapped[Incident] = relationship(back_populates="updates")
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="update", order_by="Delivery.id"
+    )
 
     @property
     def state_enum(self) -> State:
@@ -128,3 +140,49 @@ class Update(db.Model):
 
     def text_for(self, channel: str) -> str:
         return getattr(self, f"text_{channel}")
+
+
+class Delivery(db.Model):
+    """What one channel did with one update. Unique per (update, channel): one post at most."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("update_id", "channel", name="uq_deliveries_update_channel"),
+        Index("ix_deliveries_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Whether a failure may be retried automatically (transient) — permanent ones wait for a person.
+    retryable: Mapped[bool] = mapped_column(default=False)
+    # The last attempt got no clear answer: the remote may have posted, so look before resending.
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    update: Mapped[Update] = relationship(back_populates="deliveries")
+
+    @property
+    def status_enum(self) -> DeliveryStatus:
+        return DeliveryStatus(self.status)
+
+
+class StatusioComponent(db.Model):
+    """status.io components cached from component/list, so the picker shows the real page."""
+
+    __tablename__ = "statusio_components"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(default=0)
+    containers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
 from cmoc.cadence import MAX_MINUTES, Cadence
 from cmoc.enums import ACTIVE_STATUSES, CHANNEL_LABELS, CHANNELS, State, Status, UpdatePhase
 from cmoc.extensions import db
@@ -29,6 +32,8 @@ class DraftInput:
     # Channels whose text was edited by hand: their text is kept, not re-rendered.
     edited: set[str] = field(default_factory=set)
     next_update_minutes: str = ""
+    # Same key, same update: a resubmitted form or API call never creates a second one.
+    idempotency_key: str = ""
 
 
 @dataclass
@@ -163,9 +168,16 @@ def save_draft(
     cadence: Cadence, status_page_url: str, body_budget: int, now: datetime,
     update: Update | None = None,
 ) -> Update:
-    """Stores a new or changed draft; raises ValidationError and stores nothing on bad input."""
+    """Stores a new or changed draft; raises ValidationError and stores nothing on bad input.
+
+    With an idempotency key already used by this incident, that update is changed instead
+    (raises AlreadyPublished if it is no longer a draft).
+    """
+    key = (draft.idempotency_key or "").strip()[:64]
+    if update is None and key:
+        update = find_by_key(incident=incident, key=key)
     if update is not None and update.phase != UpdatePhase.DRAFT.value:
-        raise ValidationError({"state": "This update was already published; start a new one."})
+        raise AlreadyPublished(update)
     outcome = compose_draft(
         incident=incident, draft=draft, library=library, cadence=cadence,
         status_page_url=status_page_url, body_budget=body_budget, now=now,
@@ -173,7 +185,8 @@ def save_draft(
     if not outcome.ok:
         raise ValidationError(outcome.errors)
     if update is None:
-        update = Update(incident_id=incident.id, author_id=author.id, created_at=now)
+        update = Update(incident_id=incident.id, author_id=author.id, created_at=now,
+                        idempotency_key=key or None)
         db.session.add(update)
     update.state = outcome.state.value
     update.status = outcome.status.value
@@ -185,8 +198,33 @@ def save_draft(
     update.edited_channels = sorted(set(draft.edited) & set(CHANNELS))
     update.next_update_minutes = outcome.next_update_minutes
     update.updated_at = now
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: use its update.
+        db.session.rollback()
+        existing = find_by_key(incident=incident, key=key) if key else None
+        if existing is None:
+            raise
+        if existing.phase != UpdatePhase.DRAFT.value:
+            raise AlreadyPublished(existing) from None
+        return existing
     return update
+
+
+class AlreadyPublished(Exception):
+    """The draft this request refers to was already published."""
+
+    def __init__(self, update: Update):
+        super().__init__(f"update {update.id} is already {update.phase}")
+        self.update = update
+
+
+def find_by_key(*, incident: Incident, key: str) -> Update | None:
+    found = db.session.scalar(select(Update).where(Update.idempotency_key == key))
+    if found is not None and found.incident_id != incident.id:
+        raise ValidationError({"idempotency_key": "This key belongs to another incident."})
+    return found
 
 
 def draft_from_update(update: Update) -> DraftInput:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from cmoc.cadence import Cadence, next_update_due
 from cmoc.enums import ACTIVE_STATUSES, Severity, State
 from cmoc.extensions import db
-from cmoc.models import Incident, Update, User
+from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services import ValidationError
 
 SLACK_CHANNEL = re.compile(r"^#?[a-z0-9][a-z0-9._-]{0,79}$|^[CG][A-Z0-9]{8,20}$")
@@ -138,9 +138,18 @@ def list_incidents(*, active: bool, limit: int = 200) -> list[Incident]:
     return list(db.session.scalars(query.limit(limit)))
 
 
+def statuspage_problem(updates: list[Update]) -> Delivery | None:
+    """The latest publish's status.io delivery when it failed (status.io is the source of truth)."""
+    for update in updates:  # newest first
+        for delivery in update.deliveries:
+            if delivery.channel == "statusio" and delivery.status != "skipped":
+                return delivery if delivery.status == "failed" else None
+    return None
+
+
 def timeline(*, incident: Incident) -> list[Update]:
     return list(db.session.scalars(
         select(Update).where(Update.incident_id == incident.id)
-        .options(selectinload(Update.author))
+        .options(selectinload(Update.author), selectinload(Update.deliveries))
         .order_by(Update.created_at.desc(), Update.id.desc())
     ))

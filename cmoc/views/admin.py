@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from cmoc.auth import role_required
+from cmoc.auth import role_required, safe_next
 from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services import ValidationError
+from cmoc.services.components import refresh_components
+from cmoc.services.publishing import channels_for
 from cmoc.services.users import create_user, set_active, set_role
+from cmoc.timeutil import utcnow
 from cmoc.views import bp
 
 
@@ -52,3 +55,16 @@ def change_user(user_id: int):
         flash(f"{user.username}: {user.role}, {'active' if user.active else 'deactivated'}.",
               "success")
     return redirect(url_for("web.users"))
+
+
+@bp.post("/components/refresh")
+@role_required(Role.CMOC)
+def refresh_components_view():
+    """Reloads the component picker from status.io's component/list."""
+    statusio = channels_for(current_app)["statusio"]
+    count, error = refresh_components(statusio=statusio, now=utcnow())
+    if error:
+        flash(f"Components not refreshed: {error}", "error")
+    else:
+        flash(f"Loaded {count} components from status.io.", "success")
+    return redirect(safe_next(request.form.get("next")))

@@ -6,6 +6,7 @@ from flask import abort, current_app
 
 from cmoc.messages import TemplateLibrary
 from cmoc.models import Incident
+from cmoc.services.components import component_catalog
 from cmoc.services.incidents import IncidentFields, get_incident
 
 
@@ -14,7 +15,7 @@ def library() -> TemplateLibrary:
 
 
 def component_names() -> list[str]:
-    return [c["name"] for c in current_app.config["COMPONENTS"]]
+    return [c["name"] for c in component_catalog(current_app.config)]
 
 
 def incident_or_404(incident_id: int) -> Incident:

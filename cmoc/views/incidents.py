@@ -8,10 +8,12 @@ from flask_login import current_user
 from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
+from cmoc.services.components import components_fetched_at
 from cmoc.services.incidents import (
     declare_incident,
     edit_incident,
     list_incidents,
+    statuspage_problem,
     timeline,
 )
 from cmoc.timeutil import utcnow
@@ -52,21 +54,29 @@ def declare():
         except ValidationError as exc:
             errors = exc.errors
         else:
-            flash(f"Incident #{incident.id} declared. Draft the first public update now.",
-                  "success")
-            return redirect(url_for("web.new_update", incident_id=incident.id))
+            flash(f"Incident #{incident.id} declared. Check the preview and publish the first "
+                  "update.", "success")
+            symptom = request.form.get("first_symptom", "").strip()
+            args = {"template": "investigating", "var_symptom": symptom} if symptom else {}
+            return redirect(url_for("web.new_update", incident_id=incident.id, **args))
     return render_template(
         "incidents/form.html", errors=errors, form=request.form, incident=None,
         selected_components=request.form.getlist("components"),
         components=component_names(), statuses=ACTIVE_STATUSES,
+        fetched_at=components_fetched_at(),
     ), 400 if errors else 200
 
 
 @bp.get("/incidents/<int:incident_id>")
 def incident_detail(incident_id: int):
     incident = incident_or_404(incident_id)
-    return render_template("incidents/detail.html", incident=incident,
-                           updates=timeline(incident=incident), now=utcnow())
+    updates = timeline(incident=incident)
+    deliveries = [d for u in updates for d in u.deliveries]
+    return render_template(
+        "incidents/detail.html", incident=incident, updates=updates, now=utcnow(),
+        live=any(not d.status_enum.settled for d in deliveries),
+        statuspage_problem=statuspage_problem(updates),
+    )
 
 
 @bp.route("/incidents/<int:incident_id>/edit", methods=["GET", "POST"])
@@ -98,4 +108,5 @@ def edit(incident_id: int):
         selected_components=(request.form.getlist("components") if request.method == "POST"
                              else incident.components),
         components=component_names(), statuses=ACTIVE_STATUSES,
+        fetched_at=components_fetched_at(),
     ), 400 if errors else 200

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from cmoc.auth import role_required
-from cmoc.enums import ACTIVE_STATUSES, CHANNELS, Role, State
+from cmoc.enums import (
+    ACTIVE_STATUSES,
+    CHANNEL_LABELS,
+    CHANNELS,
+    PUBLIC_CHANNELS,
+    DeliveryStatus,
+    Role,
+    State,
+    Status,
+)
 from cmoc.extensions import db
-from cmoc.models import Incident, Update
+from cmoc.models import Delivery, Incident, Update
 from cmoc.services import ValidationError
 from cmoc.services.drafts import (
+    AlreadyPublished,
     DraftInput,
     allowed_states,
     compose_draft,
     draft_from_update,
     save_draft,
+)
+from cmoc.services.publishing import (
+    PublishConflict,
+    channels_for,
+    retry_deliveries,
+    start_background,
+    start_publish,
 )
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
@@ -40,7 +60,23 @@ def draft_from_form(form) -> DraftInput:
         state=form.get("state", ""), status=form.get("status", ""),
         template=form.get("template", ""), variables=variables, texts=texts, edited=edited,
         next_update_minutes=form.get("next_update_minutes", ""),
+        idempotency_key=form.get("idempotency_key", ""),
     )
+
+
+def channel_choices(incident: Incident, draft: DraftInput, form=None) -> list[dict]:
+    """Checkbox state per channel: all on, except public ones for a security issue."""
+    configured = {name: ch.configured for name, ch in channels_for(current_app).items()}
+    security = Status.SECURITY_ISSUE.value in (incident.status, draft.status)
+    choices = []
+    for channel in CHANNELS:
+        if form is not None and "channels_shown" in form:
+            checked = channel in form.getlist("channels")
+        else:
+            checked = not (security and channel in PUBLIC_CHANNELS)
+        choices.append({"name": channel, "label": CHANNEL_LABELS[channel], "checked": checked,
+                        "configured": configured[channel], "public": channel in PUBLIC_CHANNELS})
+    return choices
 
 
 def _compose(incident: Incident, draft: DraftInput):
@@ -53,13 +89,17 @@ def _compose(incident: Incident, draft: DraftInput):
 
 
 def _render_form(incident: Incident, draft: DraftInput, update: Update | None,
-                 errors: dict[str, str]):
+                 errors: dict[str, str], form=None):
     outcome = _compose(incident, draft)
     state = outcome.state or incident.state_enum
+    if not draft.idempotency_key:
+        draft.idempotency_key = uuid.uuid4().hex
     return render_template(
         "updates/draft.html", incident=incident, update=update, draft=draft, outcome=outcome,
         errors=errors, states=allowed_states(incident.state_enum),
         templates=library().for_state(state), statuses=ACTIVE_STATUSES,
+        channels=channel_choices(incident, draft, form),
+        confirm_public=bool(form is not None and form.get("confirm_public")),
     ), 400 if errors else 200
 
 
@@ -71,8 +111,11 @@ def _handle(incident: Incident, update: Update | None):
         if update is not None:
             draft = draft_from_update(update)
         else:
+            # Links (dashboard, reminders, declare form) may preselect state, template, values.
             state = request.args.get("state") or incident.state
-            draft = DraftInput(state=state, template=request.args.get("template", ""))
+            variables = {k[4:]: v for k, v in request.args.items() if k.startswith("var_")}
+            draft = DraftInput(state=state, template=request.args.get("template", ""),
+                               variables=variables)
         return _render_form(incident, draft, update, {})
     draft = draft_from_form(request.form)
     if request.form.get("action") == "switch":
@@ -83,7 +126,7 @@ def _handle(incident: Incident, update: Update | None):
                     draft.template = ""
             except ValueError:
                 draft.template = ""
-        return _render_form(incident, draft, update, {})
+        return _render_form(incident, draft, update, {}, request.form)
     try:
         saved = save_draft(
             incident=incident, draft=draft, author=current_user, library=library(),
@@ -92,9 +135,50 @@ def _handle(incident: Incident, update: Update | None):
             body_budget=current_app.config["TWEET_BODY_BUDGET"], now=utcnow(), update=update,
         )
     except ValidationError as exc:
-        return _render_form(incident, draft, update, exc.errors)
-    flash(f"Draft saved at {fmt_utc(saved.updated_at, with_date=False)}.", "success")
-    return redirect(url_for("web.edit_update", incident_id=incident.id, update_id=saved.id))
+        return _render_form(incident, draft, update, exc.errors, request.form)
+    except AlreadyPublished as exc:
+        flash("That update was already published; nothing was sent twice.", "info")
+        return _to_update(incident, exc.update)
+    if request.form.get("action") != "publish":
+        flash(f"Draft saved at {fmt_utc(saved.updated_at, with_date=False)}.", "success")
+        return redirect(url_for("web.edit_update", incident_id=incident.id, update_id=saved.id))
+    try:
+        start_publish(
+            update=saved, channels=set(request.form.getlist("channels")),
+            confirm_public=request.form.get("confirm_public") == "1", actor=current_user,
+            cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(),
+        )
+    except ValidationError as exc:
+        draft.idempotency_key = saved.idempotency_key or ""
+        return _render_form(incident, draft, saved, exc.errors, request.form)
+    except PublishConflict as exc:
+        flash(str(exc), "error")
+        return _to_update(incident, saved)
+    _send_and_report(saved)
+    return _to_update(incident, saved)
+
+
+def _to_update(incident: Incident, update: Update):
+    return redirect(url_for("web.incident_detail", incident_id=incident.id,
+                            _anchor=f"update-{update.id}"))
+
+
+def _send_and_report(update: Update) -> None:
+    """Sends in the background; waits a little so the common case shows final results."""
+    settled = start_background(current_app._get_current_object(), update.id,
+                               wait_seconds=current_app.config.get("PUBLISH_WAIT_SECONDS", 8))
+    db.session.expire_all()
+    deliveries = db.session.scalars(select(Delivery).where(Delivery.update_id == update.id)).all()
+    failed = [d for d in deliveries if d.status == DeliveryStatus.FAILED.value]
+    dry = [d for d in deliveries if d.status == DeliveryStatus.DRY_RUN.value]
+    if not settled:
+        flash("Publishing… the deliveries below update live.", "info")
+    elif failed:
+        flash("Published with failures: " + ", ".join(
+            f"{CHANNEL_LABELS[d.channel]} ({d.error})" for d in failed), "error")
+    else:
+        flash("Published." + (" Dry-run (no credentials): " + ", ".join(
+            CHANNEL_LABELS[d.channel] for d in dry) if dry else ""), "success")
 
 
 @bp.route("/incidents/<int:incident_id>/updates/new", methods=["GET", "POST"])
@@ -114,6 +198,40 @@ def edit_update(incident_id: int, update_id: int):
         return redirect(url_for("web.incident_detail", incident_id=incident.id,
                                 _anchor=f"update-{update.id}"))
     return _handle(incident, update)
+
+
+@bp.post("/incidents/<int:incident_id>/updates/<int:update_id>/retry")
+@role_required(Role.CMOC)
+def retry_update(incident_id: int, update_id: int):
+    incident = incident_or_404(incident_id)
+    update = db.session.get(Update, update_id)
+    if update is None or update.incident_id != incident.id:
+        abort(404)
+    try:
+        retry_deliveries(update=update, channels=set(request.form.getlist("channels")),
+                         now=utcnow())
+    except ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
+        return _to_update(incident, update)
+    except PublishConflict as exc:
+        flash(str(exc), "error")
+        return _to_update(incident, update)
+    _send_and_report(update)
+    return _to_update(incident, update)
+
+
+@bp.get("/incidents/<int:incident_id>/deliveries.json")
+def deliveries_json(incident_id: int):
+    """Delivery states of the incident's updates, for the live view on the incident page."""
+    incident = incident_or_404(incident_id)
+    rows = db.session.scalars(
+        select(Delivery).join(Update).where(Update.incident_id == incident.id)
+        .order_by(Delivery.id)).all()
+    return jsonify(deliveries=[{
+        "id": d.id, "update_id": d.update_id, "channel": d.channel, "status": d.status,
+        "label": d.status_enum.label, "external_id": d.external_id, "attempts": d.attempts,
+        "error": d.error, "settled": d.status_enum.settled,
+    } for d in rows])
 
 
 @bp.post("/incidents/<int:incident_id>/preview")

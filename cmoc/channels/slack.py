@@ -1,0 +1,132 @@
+"""Slack Web API chat.postMessage: first message notifies @advocates; later ones thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from cmoc.channels import ChannelResult, PostContext
+from cmoc.channels.http import describe_network_error
+from cmoc.channels.statusio import retry_after_seconds
+from cmoc.enums import State, Status
+
+EVENT_TYPE = "cmoc_update"
+RETRYABLE_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error",
+                    "service_unavailable", "request_timeout"}
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters; user text is escaped before any mention is added."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, label: str) -> str:
+    return f"<{escape(url).replace('|', '%7C')}|{escape(label)}>"
+
+
+class Slack:
+    name = "slack"
+
+    def __init__(self, *, session: requests.Session, base_url: str, token: str | None,
+                 channel: str | None, group_id: str | None):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.channel = channel
+        self.group_id = group_id
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token and self.channel)
+
+    def build(self, ctx: PostContext) -> dict[str, Any]:
+        body = escape(ctx.text)
+        first = ctx.slack_thread_ts is None
+        if first and self.group_id:
+            # The real mention syntax: plain "@advocates" notifies nobody.
+            body = f"<!subteam^{self.group_id}> {body}"
+        facts = " · ".join([
+            f"*{ctx.severity}*", State(ctx.state).label, Status(ctx.status).label,
+            link(ctx.issue_url, "Incident issue"), link(ctx.status_page_url, "Status page"),
+        ])
+        payload: dict[str, Any] = {
+            "channel": (ctx.slack_channel_id if not first else None) or self.channel
+            or "<SLACK_ADVOCATES_CHANNEL>",
+            "text": body,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]},
+            ],
+            "unfurl_links": False,
+            "unfurl_media": False,
+            "metadata": {"event_type": EVENT_TYPE,
+                         "event_payload": {"update_id": ctx.update_id,
+                                           "incident_id": ctx.incident_id}},
+        }
+        if not first:
+            payload["thread_ts"] = ctx.slack_thread_ts
+        return payload
+
+    def _post(self, method: str, **kwargs) -> tuple[dict | None, ChannelResult | None]:
+        try:
+            response = self.session.post(f"{self.base_url}/{method}",
+                                         headers={"Authorization": f"Bearer {self.token}"},
+                                         **kwargs)
+        except requests.RequestException as exc:
+            message, safe = describe_network_error(exc, "Slack")
+            return None, ChannelResult.failed(message, retryable=safe, outcome_unknown=not safe)
+        if response.status_code == 429:
+            return None, ChannelResult.failed("Slack rate limit (HTTP 429)", retryable=True,
+                                              retry_after=retry_after_seconds(response))
+        if response.status_code >= 500:
+            return None, ChannelResult.failed(
+                f"Slack server error (HTTP {response.status_code})", retryable=True,
+                retry_after=retry_after_seconds(response))
+        try:
+            data = response.json()
+        except ValueError:
+            return None, ChannelResult.failed(
+                f"Slack answered HTTP {response.status_code} with a body that is not JSON",
+                outcome_unknown=response.status_code < 400)
+        if not isinstance(data, dict) or not data.get("ok"):
+            error = data.get("error") if isinstance(data, dict) else None
+            error = error or f"HTTP {response.status_code}"
+            hint = (" — check SLACK_BOT_TOKEN" if error in ("invalid_auth", "not_authed",
+                                                           "account_inactive") else "")
+            return None, ChannelResult.failed(f"Slack error: {error}{hint}",
+                                              retryable=error in RETRYABLE_ERRORS)
+        return data, None
+
+    def send(self, payload: dict[str, Any]) -> ChannelResult:
+        data, failure = self._post("chat.postMessage", json=payload)
+        if failure:
+            return failure
+        ts = data.get("ts")
+        if not ts:
+            return ChannelResult.failed("Slack accepted the message but returned no ts",
+                                        outcome_unknown=True)
+        thread = {"slack_channel_id": data.get("channel") or payload["channel"]}
+        if "thread_ts" not in payload:
+            thread["slack_thread_ts"] = ts
+        return ChannelResult.sent(ts, **thread)
+
+    def find_existing(self, payload: dict[str, Any], marker: str) -> ChannelResult | None:
+        """Finds an earlier post of this update by its message metadata."""
+        params = {"channel": payload["channel"], "limit": 100, "include_all_metadata": "true"}
+        method = "conversations.history"
+        if payload.get("thread_ts"):
+            method, params["ts"] = "conversations.replies", payload["thread_ts"]
+        data, failure = self._post(method, data=params)
+        if failure:
+            return failure
+        wanted = payload["metadata"]["event_payload"]["update_id"]
+        for message in data.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if (meta.get("event_type") == EVENT_TYPE
+                    and (meta.get("event_payload") or {}).get("update_id") == wanted):
+                thread = {"slack_channel_id": payload["channel"]}
+                if "thread_ts" not in payload:
+                    thread["slack_thread_ts"] = message["ts"]
+                return ChannelResult.sent(message["ts"], **thread)
+        return None

@@ -1,0 +1,44 @@
+"""The component catalogue: status.io's real components when fetched, else the config list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from cmoc.channels.statusio import StatusIO
+from cmoc.extensions import db
+from cmoc.models import StatusioComponent
+
+
+def component_catalog(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{name, id, containers: [container ids]}], from the status.io cache when it has rows."""
+    cached = db.session.scalars(
+        select(StatusioComponent).order_by(StatusioComponent.position, StatusioComponent.name)
+    ).all()
+    if cached:
+        return [{"name": c.name, "id": c.id, "containers": [x["id"] for x in c.containers]}
+                for c in cached]
+    return [{"name": c["name"], "id": c.get("id"), "containers": list(c.get("containers") or [])}
+            for c in config["COMPONENTS"]]
+
+
+def components_fetched_at() -> datetime | None:
+    return db.session.scalar(select(StatusioComponent.fetched_at).limit(1))
+
+
+def refresh_components(*, statusio: StatusIO, now: datetime) -> tuple[int, str | None]:
+    """Replaces the cache with status.io's component/list; (count, error). Keeps it on error."""
+    if not statusio.configured:
+        return 0, "status.io is not configured (STATUSIO_API_ID, _KEY, _STATUSPAGE_ID)."
+    components, error = statusio.list_components()
+    if error:
+        return 0, error
+    db.session.execute(delete(StatusioComponent))
+    for item in components:
+        db.session.add(StatusioComponent(
+            id=item["id"], name=item["name"], position=item["position"],
+            containers=item["containers"], fetched_at=now))
+    db.session.commit()
+    return len(components), None
