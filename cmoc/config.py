@@ -109,6 +109,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config.get("CADENCE"), source=source, origin=origin
     )
     _check_components(app.config.get("COMPONENTS"))
+    # Publishing runs each channel in its own thread, each with a connection of its own.
+    if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+            "pool_size": 5, "max_overflow": 25, "pool_timeout": 30, "pool_pre_ping": True})
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 

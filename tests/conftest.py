@@ -116,3 +116,23 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def fakes():
+    """Fake status.io, X and Slack on loopback."""
+    from cmoc.fake_apis import FakeApis
+
+    server = FakeApis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_app(make_app, fakes):
+    """An app whose channels all point at the fakes, retrying without real waits."""
+    app = make_app(**fakes.env(), PUBLISH_BACKOFF_SECONDS=0, PUBLISH_WAIT_SECONDS=30,
+                   HTTP_READ_TIMEOUT=1.0)
+    with app.app_context():
+        yield app
+        db.session.remove()
