@@ -42,3 +42,9 @@ def refresh_components(*, statusio: StatusIO, now: datetime) -> tuple[int, str |
             containers=item["containers"], fetched_at=now))
     db.session.commit()
     return len(components), None
+
+
+def ensure_components(*, statusio: StatusIO, now: datetime) -> None:
+    """Fetches status.io's components once when it is configured and nothing is cached yet."""
+    if statusio.configured and components_fetched_at() is None:
+        refresh_components(statusio=statusio, now=now)

@@ -36,7 +36,7 @@ from cmoc.enums import (
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services import ValidationError
-from cmoc.services.components import component_catalog
+from cmoc.services.components import component_catalog, components_fetched_at, ensure_components
 from cmoc.services.drafts import allowed_states
 from cmoc.services.incidents import refresh_due
 from cmoc.timeutil import utcnow
@@ -176,8 +176,13 @@ def retry_deliveries(*, update: Update, channels: set[str] | None, now: datetime
 
 # -- sending ------------------------------------------------------------------------------
 
-def channels_for(app: Flask) -> dict[str, Channel]:
-    return build_channels(app.config, components=component_catalog(app.config))
+def channels_for(app: Flask, *, fetch_components: bool = False) -> dict[str, Channel]:
+    """The adapters; with fetch_components, status.io's component ids are loaded if missing."""
+    channels = build_channels(app.config, components=component_catalog(app.config))
+    if fetch_components and channels["statusio"].configured and components_fetched_at() is None:
+        ensure_components(statusio=channels["statusio"], now=utcnow())
+        channels = build_channels(app.config, components=component_catalog(app.config))
+    return channels
 
 
 def run_deliveries(app: Flask, update_id: int, *, sleep: Callable[[float], None] = time.sleep,
@@ -187,7 +192,7 @@ def run_deliveries(app: Flask, update_id: int, *, sleep: Callable[[float], None]
         ids = list(db.session.scalars(select(Delivery.id).where(
             Delivery.update_id == update_id,
             Delivery.status == DeliveryStatus.PENDING.value)))
-        channels = channels_for(app)
+        channels = channels_for(app, fetch_components=bool(ids))
         policy = RetryPolicy.from_config(app.config)
         db.session.remove()
     if ids:

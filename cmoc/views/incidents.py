@@ -16,6 +16,7 @@ from cmoc.services.incidents import (
     statuspage_problem,
     timeline,
 )
+from cmoc.services.publishing import channels_for
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 from cmoc.views.common import component_names, incident_fields_from, incident_or_404
@@ -44,6 +45,9 @@ def resolved():
 @role_required(Role.CMOC)
 def declare():
     errors: dict[str, str] = {}
+    if request.method == "GET":
+        # First visit with status.io configured: show the real page's components.
+        channels_for(current_app, fetch_components=True)
     if request.method == "POST":
         try:
             incident = declare_incident(

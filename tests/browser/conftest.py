@@ -40,9 +40,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path):
+def live_config() -> dict:
+    """Extra app configuration for the live server; tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, live_config):
     app = create_app({"SECRET_KEY": "browser-test", "DATABASE_URL": f"sqlite:///{tmp_path}/b.db",
-                      "INSTANCE_PATH": str(tmp_path)})
+                      "INSTANCE_PATH": str(tmp_path), **live_config})
     with app.app_context():
         upgrade()
     with LiveServer(app) as server:
