@@ -16,6 +16,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(clock_command)
     app.cli.add_command(resume_deliveries_command)
+    app.cli.add_command(send_reminders_command)
     app.cli.add_command(refresh_components_command)
     app.cli.add_command(fake_apis_command)
 
@@ -68,7 +69,22 @@ def clock_command() -> None:
     from cmoc.clock import run_clock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s clock %(levelname)s %(message)s")
+    # APScheduler logs every run at INFO; the jobs log what they did themselves.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     run_clock(current_app._get_current_object())
+
+
+@click.command("send-reminders")
+@with_appcontext
+def send_reminders_command() -> None:
+    """One pass: send the reminders and escalations that are due."""
+    from flask import current_app
+
+    from cmoc.services.reminders import send_reminders
+    from cmoc.timeutil import utcnow
+
+    counts = send_reminders(current_app._get_current_object(), now=utcnow())
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 @click.command("resume-deliveries")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,11 +13,24 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from cmoc.extensions import db
+from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
 from cmoc.services.publishing import channels_for, resume_deliveries
+from cmoc.services.reminders import send_reminders
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+
+def send_reminders_job(app: Flask) -> None:
+    now = utcnow()
+    with app.app_context():
+        beat(now=now)
+        db.session.remove()
+    counts = send_reminders(app, now=now)
+    if counts["claimed"] or counts["failed"]:
+        log.info("send-reminders: %s", counts)
 
 
 def resume_deliveries_job(app: Flask) -> None:
@@ -28,13 +42,11 @@ def resume_deliveries_job(app: Flask) -> None:
 def refresh_components_job(app: Flask) -> None:
     with app.app_context():
         statusio = channels_for(app)["statusio"]
-        if not statusio.configured:
-            return
-        count, error = refresh_components(statusio=statusio, now=utcnow())
-        if error:
-            log.warning("refresh-components failed: %s", error)
-        else:
-            log.info("refresh-components: %d components", count)
+        if statusio.configured:
+            count, error = refresh_components(statusio=statusio, now=utcnow())
+            if error:
+                log.warning("refresh-components failed: %s", error)
+        db.session.remove()
 
 
 @dataclass(frozen=True)
@@ -44,33 +56,53 @@ class ClockJob:
     seconds: int
 
 
-JOBS = (
-    ClockJob("resume-deliveries", resume_deliveries_job, 15),
-    ClockJob("refresh-components", refresh_components_job, 3600),
-)
+def jobs(app: Flask) -> tuple[ClockJob, ...]:
+    return (
+        ClockJob("send-reminders", send_reminders_job,
+                 int(app.config.get("REMINDER_INTERVAL_SECONDS", 5))),
+        ClockJob("resume-deliveries", resume_deliveries_job, 15),
+        ClockJob("refresh-components", refresh_components_job, 3600),
+    )
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
-    # Missed runs (the clock was down) still run once when it is back: no grace limit,
-    # coalesced, never two copies of a job at once.
+    # Missed runs (the clock was down) still run once when it is back: no grace limit
+    # (APScheduler's default of 1 s would drop them), coalesced, never two at once.
     scheduler = BlockingScheduler(timezone=UTC, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
     start = datetime.now(UTC)
-    for job in JOBS:
+    for job in jobs(app):
         scheduler.add_job(job.func, "interval", args=[app], seconds=job.seconds, id=job.name,
                           name=job.name, next_run_time=start, replace_existing=True)
     return scheduler
 
 
-def run_clock(app: Flask) -> None:
-    """Blocks, running the jobs until SIGTERM/SIGINT."""
+def run_clock(app: Flask, *, standby_seconds: float = 10.0) -> None:
+    """Blocks until SIGTERM/SIGINT. A second clock waits on the lock instead of running jobs."""
+    with app.app_context():
+        lock = ClockLock(engine=db.engine, instance_path=app.instance_path)
+    stopping = False
     scheduler = build_scheduler(app)
 
     def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
         log.info("clock stopping (signal %s)", signum)
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("clock started: %s", ", ".join(f"{j.name} every {j.seconds}s" for j in JOBS))
-    scheduler.start()
+    announced = False
+    while not stopping and not lock.acquire():
+        if not announced:
+            log.info("another clock holds the lock; standing by")
+            announced = True
+        time.sleep(standby_seconds)
+    if stopping:
+        return
+    try:
+        log.info("clock active: %s", ", ".join(f"{j.name} every {j.seconds}s" for j in jobs(app)))
+        scheduler.start()
+    finally:
+        lock.release()

@@ -230,7 +230,8 @@ class FakeApis:
                 ts = f"{time.time():.6f}"
                 while any(m["ts"] == ts for m in self.slack_messages):
                     ts = f"{float(ts) + 0.000001:.6f}"
-                message = {"ts": ts, "channel": channel, "text": body.get("text"),
+                message = {"ts": ts, "channel": channel, "posted_to": body["channel"],
+                           "text": body.get("text"),
                            "thread_ts": thread, "blocks": body.get("blocks"),
                            "metadata": body.get("metadata")}
                 self.slack_messages.append(message)
@@ -249,8 +250,10 @@ class FakeApis:
 
 def _channel_id(name: str) -> str:
     """Slack answers with channel ids; a name maps to a stable fake id."""
-    if name[:1] in ("C", "G") and name.isupper() and name.isalnum():
+    if name[:1] in ("C", "G", "D") and name.isupper() and name.isalnum():
         return name
+    if name[:1] in ("U", "W") and name.isupper() and name.isalnum():
+        return "D" + name[1:]  # posting to a member id lands in the app's DM with them
     return "C" + format(zlib.crc32(name.lstrip("#").encode()), "010d")
 
 

@@ -50,6 +50,8 @@ class Incident(db.Model):
     issue_url: Mapped[str] = mapped_column(String(500))
     slack_channel: Mapped[str | None] = mapped_column(String(81))
     declared_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The CMOC on duty for this incident: reminders go to them.
+    cmoc_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -63,7 +65,8 @@ class Incident(db.Model):
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
 
-    declared_by: Mapped[User] = relationship()
+    declared_by: Mapped[User] = relationship(foreign_keys=[declared_by_id])
+    cmoc: Mapped[User | None] = relationship(foreign_keys=[cmoc_id])
     updates: Mapped[list[Update]] = relationship(
         back_populates="incident", order_by="Update.created_at.desc(), Update.id.desc()"
     )
@@ -186,3 +189,59 @@ class StatusioComponent(db.Model):
     position: Mapped[int] = mapped_column(default=0)
     containers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IncidentEvent(db.Model):
+    """Timeline entries that are not updates: snoozes, reminders, escalations, handovers."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident", "incident_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class Reminder(db.Model):
+    """One reminder slot of one due time. The unique key makes every slot fire at most once,
+    however many clocks run and however often they restart."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "due_at", "kind", "seq", name="uq_reminders_slot"),
+        Index("ix_reminders_status", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))       # due | escalation | repeat
+    seq: Mapped[int] = mapped_column(default=0)
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))     # sending|sent|failed|dry_run|superseded
+    target: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    incident: Mapped[Incident] = relationship()
+
+
+class ClockHeartbeat(db.Model):
+    """The clock's last check-in, so the UI can warn when reminders are not running."""
+
+    __tablename__ = "clock_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    pid: Mapped[int] = mapped_column()
+    host: Mapped[str] = mapped_column(String(255))

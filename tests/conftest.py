@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ class Database:
 
     def fresh_url(self, tmp_path: Path) -> str:
         if self.backend == "sqlite":
-            target = tmp_path / "cmoc.sqlite3"
+            target = tmp_path / f"cmoc-{uuid.uuid4().hex[:8]}.sqlite3"
             shutil.copy(self.template, target)
             return f"sqlite:///{target}"
         return _pg_url()

@@ -112,7 +112,7 @@ class Slack:
         return ChannelResult.sent(ts, **thread)
 
     def find_existing(self, payload: dict[str, Any], marker: str) -> ChannelResult | None:
-        """Finds an earlier post of this update by its message metadata."""
+        """Finds an earlier post of this payload by its message metadata."""
         params = {"channel": payload["channel"], "limit": 100, "include_all_metadata": "true"}
         method = "conversations.history"
         if payload.get("thread_ts"):
@@ -120,11 +120,11 @@ class Slack:
         data, failure = self._post(method, data=params)
         if failure:
             return failure
-        wanted = payload["metadata"]["event_payload"]["update_id"]
+        wanted = payload["metadata"]
         for message in data.get("messages") or []:
             meta = message.get("metadata") or {}
-            if (meta.get("event_type") == EVENT_TYPE
-                    and (meta.get("event_payload") or {}).get("update_id") == wanted):
+            if (meta.get("event_type") == wanted["event_type"]
+                    and meta.get("event_payload") == wanted["event_payload"]):
                 thread = {"slack_channel_id": payload["channel"]}
                 if "thread_ts" not in payload:
                     thread["slack_thread_ts"] = message["ts"]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from cmoc.cadence import Cadence, next_update_due
 from cmoc.enums import ACTIVE_STATUSES, Severity, State
 from cmoc.extensions import db
-from cmoc.models import Delivery, Incident, Update, User
+from cmoc.models import Delivery, Incident, IncidentEvent, Reminder, Update, User
 from cmoc.services import ValidationError
 
 SLACK_CHANNEL = re.compile(r"^#?[a-z0-9][a-z0-9._-]{0,79}$|^[CG][A-Z0-9]{8,20}$")
@@ -88,7 +88,7 @@ def declare_incident(
     if errors:
         raise ValidationError(errors)
     incident = Incident(
-        **clean, state=State.INVESTIGATING.value, declared_by_id=author.id,
+        **clean, state=State.INVESTIGATING.value, declared_by_id=author.id, cmoc_id=author.id,
         created_at=now, updated_at=now, next_update_due_at=now,
     )
     db.session.add(incident)
@@ -145,6 +145,25 @@ def statuspage_problem(updates: list[Update]) -> Delivery | None:
             if delivery.channel == "statusio" and delivery.status != "skipped":
                 return delivery if delivery.status == "failed" else None
     return None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str              # update | event | reminder
+    item: object
+
+
+def timeline_entries(*, incident: Incident, updates: list[Update]) -> list[TimelineEntry]:
+    """Updates, snoozes, handovers and reminders of an incident, newest first."""
+    entries = [TimelineEntry(u.published_at or u.created_at, "update", u) for u in updates]
+    entries += [TimelineEntry(e.created_at, "event", e) for e in db.session.scalars(
+        select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)
+        .options(selectinload(IncidentEvent.actor)))]
+    entries += [TimelineEntry(r.updated_at, "reminder", r) for r in db.session.scalars(
+        select(Reminder).where(Reminder.incident_id == incident.id,
+                               Reminder.status != "superseded"))]
+    return sorted(entries, key=lambda e: e.at, reverse=True)
 
 
 def timeline(*, incident: Incident) -> list[Update]:

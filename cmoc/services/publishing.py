@@ -124,6 +124,7 @@ def start_publish(*, update: Update, channels: set[str], confirm_public: bool, a
         ))
     incident = db.session.get(Incident, update.incident_id, with_for_update=True)
     _apply_to_incident(incident=incident, update=update, cadence=cadence, now=now)
+    incident.cmoc_id = incident.cmoc_id or actor.id
     db.session.commit()
     db.session.refresh(update)
     return update

@@ -129,3 +129,43 @@
   }
   document.addEventListener("DOMContentLoaded", live);
 })();
+
+// Live countdowns to each next-update due time; overdue rows turn red and the tab title
+// counts them, so a late update is visible from any other tab.
+(function () {
+  "use strict";
+  function fmt(seconds) {
+    seconds = Math.abs(Math.round(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    if (h) { return h + "h " + (m < 10 ? "0" : "") + m + "m"; }
+    if (m) { return m + "m " + (s < 10 ? "0" : "") + s + "s"; }
+    return s + "s";
+  }
+  function tick() {
+    var overdue = 0;
+    document.querySelectorAll("[data-due]").forEach(function (el) {
+      var left = (Date.parse(el.dataset.due) - Date.now()) / 1000;
+      el.textContent = left >= 0 ? "(in " + fmt(left) + ")" : "(" + fmt(left) + " overdue)";
+      var row = el.closest("tr");
+      if (row) { row.classList.toggle("overdue", left < 0); }
+      if (left < 0) { overdue += 1; }
+    });
+    var body = document.body;
+    if (body.hasAttribute("data-count-overdue")) {
+      document.title = (overdue ? "(" + overdue + " overdue) " : "") + body.dataset.title;
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!document.querySelector("[data-due]")) { return; }
+    tick();
+    setInterval(tick, 1000);
+    // The dashboard reloads now and then to pick up new incidents and publishes.
+    if (document.body.hasAttribute("data-count-overdue")) {
+      setInterval(function () {
+        if (!document.activeElement || document.activeElement === document.body) {
+          window.location.reload();
+        }
+      }, 60000);
+    }
+  });
+})();

@@ -6,7 +6,7 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-VIEW_MODULES = ("incidents", "updates", "admin")
+VIEW_MODULES = ("incidents", "updates", "reminders", "admin")
 
 
 def load_views() -> Blueprint:

@@ -8,6 +8,7 @@ from flask_login import current_user
 from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
+from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import components_fetched_at
 from cmoc.services.incidents import (
     declare_incident,
@@ -15,6 +16,7 @@ from cmoc.services.incidents import (
     list_incidents,
     statuspage_problem,
     timeline,
+    timeline_entries,
 )
 from cmoc.services.publishing import channels_for
 from cmoc.timeutil import utcnow
@@ -33,7 +35,9 @@ def dashboard():
     active = list_incidents(active=True)
     overdue = [i for i in active if i.next_update_due_at and i.next_update_due_at <= now]
     return render_template("dashboard.html", active=active, overdue=overdue,
-                           resolved=list_incidents(active=False, limit=10), now=now)
+                           resolved=list_incidents(active=False, limit=10), now=now,
+                           clock_last_seen=clock_last_seen(),
+                           clock_ok=clock_is_healthy(now=now))
 
 
 @bp.get("/incidents/resolved")
@@ -78,6 +82,7 @@ def incident_detail(incident_id: int):
     deliveries = [d for u in updates for d in u.deliveries]
     return render_template(
         "incidents/detail.html", incident=incident, updates=updates, now=utcnow(),
+        entries=timeline_entries(incident=incident, updates=updates),
         live=any(not d.status_enum.settled for d in deliveries),
         statuspage_problem=statuspage_problem(updates),
     )

@@ -94,9 +94,9 @@ def test_find_existing_by_metadata():
     payload = adapter().build(ctx())
     responses.post("https://slack.com/api/conversations.history", json={"ok": True, "messages": [
         {"ts": "9.1", "metadata": {"event_type": "cmoc_update",
-                                   "event_payload": {"update_id": 3}}},
+                                   "event_payload": {"update_id": 3, "incident_id": 2}}},
         {"ts": "9.2", "metadata": {"event_type": "cmoc_update",
-                                   "event_payload": {"update_id": 4}}}]})
+                                   "event_payload": {"update_id": 4, "incident_id": 2}}}]})
     found = adapter().find_existing(payload, "4")
     assert found.ok and found.external_id == "9.2"
     assert found.thread["slack_thread_ts"] == "9.2"
