@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
-        instance_path=str((config or {}).get("INSTANCE_PATH") or ROOT / "instance"),
+        instance_path=str((config or {}).get("INSTANCE_PATH")
+                          or os.environ.get("CMOC_INSTANCE_PATH") or ROOT / "instance"),
     )
     load_config(app, config)
     db.init_app(app)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
@@ -65,10 +66,11 @@ def jobs(app: Flask) -> tuple[ClockJob, ...]:
     )
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
+def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingScheduler
+                    ) -> BaseScheduler:
     # Missed runs (the clock was down) still run once when it is back: no grace limit
     # (APScheduler's default of 1 s would drop them), coalesced, never two at once.
-    scheduler = BlockingScheduler(timezone=UTC, job_defaults={
+    scheduler = scheduler_class(timezone=UTC, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
     start = datetime.now(UTC)
     for job in jobs(app):

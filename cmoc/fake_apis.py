@@ -87,15 +87,7 @@ class FakeApis:
 
     def env(self) -> dict[str, str]:
         """Configuration that points cmoc at this fake with valid credentials."""
-        return {
-            "STATUSIO_API_URL": f"{self.url}/statusio/v2", "STATUSIO_API_ID": STATUSIO_API_ID,
-            "STATUSIO_API_KEY": STATUSIO_API_KEY, "STATUSIO_STATUSPAGE_ID": STATUSPAGE_ID,
-            "TWITTER_API_URL": f"{self.url}/twitter", "TWITTER_CONSUMER_KEY": "ck",
-            "TWITTER_CONSUMER_SECRET": "cs", "TWITTER_ACCESS_TOKEN": "at",
-            "TWITTER_ACCESS_TOKEN_SECRET": "ats", "SLACK_API_URL": f"{self.url}/slack/api",
-            "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_ADVOCATES_CHANNEL": "#community-advocates",
-            "SLACK_ADVOCATES_GROUP_ID": "S0123ABC",
-        }
+        return fake_env(self.url)
 
     def fail(self, service: str, path: str, **kwargs) -> Fault:
         fault = Fault(service=service, path=path, **kwargs)
@@ -246,6 +238,19 @@ class FakeApis:
                     found = [m for m in found if not m["thread_ts"]]
                 return _answer(200, {"ok": True, "messages": list(reversed(found))})
         return _answer(200, {"ok": False, "error": "unknown_method"})
+
+
+def fake_env(url: str) -> dict[str, str]:
+    """Configuration that points cmoc at a fake served at `url`, with valid credentials."""
+    return {
+        "STATUSIO_API_URL": f"{url}/statusio/v2", "STATUSIO_API_ID": STATUSIO_API_ID,
+        "STATUSIO_API_KEY": STATUSIO_API_KEY, "STATUSIO_STATUSPAGE_ID": STATUSPAGE_ID,
+        "TWITTER_API_URL": f"{url}/twitter", "TWITTER_CONSUMER_KEY": "ck",
+        "TWITTER_CONSUMER_SECRET": "cs", "TWITTER_ACCESS_TOKEN": "at",
+        "TWITTER_ACCESS_TOKEN_SECRET": "ats", "SLACK_API_URL": f"{url}/slack/api",
+        "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_ADVOCATES_CHANNEL": "#community-advocates",
+        "SLACK_ADVOCATES_GROUP_ID": "S0123ABC",
+    }
 
 
 def _channel_id(name: str) -> str:

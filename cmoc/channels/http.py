@@ -35,11 +35,12 @@ class RoutingAdapter(HTTPAdapter):
 
 
 def make_session(*, timeout=DEFAULT_TIMEOUT, session: requests.Session | None = None,
-                 from_prefix: str | None = None, to_prefix: str | None = None
-                 ) -> requests.Session:
+                 from_prefix: str | None = None, to_prefix: str | None = None,
+                 pool_maxsize: int = 10) -> requests.Session:
     """A session whose every request has a timeout (and optional host routing)."""
     session = session or requests.Session()
-    adapter = RoutingAdapter(timeout=timeout, from_prefix=from_prefix, to_prefix=to_prefix)
+    adapter = RoutingAdapter(timeout=timeout, from_prefix=from_prefix, to_prefix=to_prefix,
+                             pool_maxsize=pool_maxsize)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

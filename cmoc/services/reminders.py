@@ -25,10 +25,11 @@ from cmoc.enums import State
 from cmoc.extensions import db
 from cmoc.models import Incident, IncidentEvent, Reminder, User
 from cmoc.services import ValidationError
-from cmoc.timeutil import fmt_duration, fmt_utc
+from cmoc.timeutil import fmt_duration, fmt_utc, utcnow
 
 log = logging.getLogger(__name__)
 SNOOZE_CHOICES = (5, 10, 15)
+SEND_WORKERS = 8
 REMINDER_EVENT = "cmoc_reminder"
 
 
@@ -102,6 +103,7 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
             .join(Incident, Incident.id == Reminder.incident_id)
             .where(Incident.resolved_at.is_(None), Reminder.due_at == Incident.next_update_due_at)
         )}
+        claims: list[list[Reminder]] = []
         for incident in due:
             if incident.state_enum is State.RESOLVED:
                 continue
@@ -114,19 +116,14 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
             # After downtime several slots may have come at once: send one, the escalation
             # if it is among them (the IM must hear of it), else the latest.
             chosen = next((s for s in slots if s.kind == "escalation"), slots[-1])
-            rows = [Reminder(incident_id=incident.id, due_at=incident.next_update_due_at,
-                             kind=s.kind, seq=s.seq, slot_at=s.at, created_at=now,
-                             updated_at=now, status="sending" if s is chosen else "superseded")
-                    for s in slots]
-            db.session.add_all(rows)
-            try:
-                db.session.commit()
-            except IntegrityError:
-                db.session.rollback()   # another clock claimed these slots first
-                continue
+            claims.append([Reminder(
+                incident_id=incident.id, due_at=incident.next_update_due_at, kind=s.kind,
+                seq=s.seq, slot_at=s.at, created_at=now, updated_at=now,
+                status="sending" if s is chosen else "superseded") for s in slots])
+        for claim in _claim(claims):
             counts["claimed"] += 1
-            counts["superseded"] += len(rows) - 1
-            to_send.append(next(r.id for r in rows if r.status == "sending"))
+            counts["superseded"] += len(claim) - 1
+            to_send.append(next(r.id for r in claim if r.status == "sending"))
         # Failed sends are tried again (bounded); a claim left in flight by a dead clock is
         # looked up in Slack before it is sent again.
         retry = db.session.execute(
@@ -142,15 +139,45 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
         to_send.extend(stale)
         db.session.remove()
     if to_send:
-        workers = min(8, len(to_send))
+        workers = min(SEND_WORKERS, len(to_send))
+        slack = Slack(session=make_session(pool_maxsize=workers), base_url=config["SLACK_API_URL"],
+                      token=config.get("SLACK_BOT_TOKEN"), channel=None, group_id=None)
+        look_first = set(stale)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remind") as pool:
-            for status in pool.map(lambda rid: _send_one(app, rid, now=now,
-                                                         look_first=rid in stale), to_send):
+            for status in pool.map(lambda rid: _send_one(app, slack, rid, now=now,
+                                                         look_first=rid in look_first),
+                                   to_send):
                 counts[status] = counts.get(status, 0) + 1
     return counts
 
 
-def _send_one(app: Flask, reminder_id: int, *, now: datetime, look_first: bool) -> str:
+def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
+    """Inserts the slot rows: all in one transaction, or one incident at a time when another
+    clock got some first (the unique key refuses its rows)."""
+    if not claims:
+        return []
+    db.session.add_all([row for claim in claims for row in claim])
+    try:
+        db.session.commit()
+        return claims
+    except IntegrityError:
+        db.session.rollback()
+    won = []
+    for claim in claims:
+        fresh = [Reminder(**{c.key: getattr(row, c.key) for c in Reminder.__table__.columns
+                             if c.key != "id"}) for row in claim]
+        db.session.add_all(fresh)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            continue
+        won.append(fresh)
+    return won
+
+
+def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
+              look_first: bool) -> str:
     with app.app_context():
         try:
             reminder = db.session.get(Reminder, reminder_id)
@@ -160,8 +187,6 @@ def _send_one(app: Flask, reminder_id: int, *, now: datetime, look_first: bool) 
                 return _record(reminder, "cancelled", now=now,
                                error="Incident resolved, updated or snoozed before sending.")
             config = app.config
-            slack = Slack(session=make_session(), base_url=config["SLACK_API_URL"],
-                          token=config.get("SLACK_BOT_TOKEN"), channel=None, group_id=None)
             target = _target(incident, config)
             text = reminder_message(incident=incident, kind=reminder.kind, now=now,
                                     base_url=config["BASE_URL"],
@@ -199,7 +224,7 @@ def _record(reminder: Reminder, status: str, *, now: datetime, error: str | None
     reminder.error = error
     reminder.updated_at = now
     if status == "sent":
-        reminder.sent_at = now
+        reminder.sent_at = utcnow()  # when it really went out, for the lag figures
     db.session.commit()
     return status
 

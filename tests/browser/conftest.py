@@ -52,6 +52,7 @@ def live_server(tmp_path: Path, live_config):
     with app.app_context():
         upgrade()
     with LiveServer(app) as server:
+        server.app = app
         yield server
     with app.app_context():
         db.engine.dispose()

@@ -1,0 +1,119 @@
+"""Reminder lag (due -> sent) and clock CPU per pass at 1, 100 and 10,000 active incidents.
+
+    .venv/bin/python bench/reminders.py [--database-url URL] [--sizes 1 100 10000]
+
+Each size gets a fresh database with N active incidents whose next update falls due ~2 s after
+the start, a fake Slack on loopback, and the clock's job run every --interval seconds (as the
+clock process does). Lag is measured from the due time to the moment Slack answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import insert, select, text  # noqa: E402
+
+from cmoc import create_app  # noqa: E402
+from cmoc.extensions import db  # noqa: E402
+from bench._fakes import fake_apis_process  # noqa: E402
+from cmoc.fake_apis import fake_env  # noqa: E402
+from cmoc.models import Incident, Reminder, User  # noqa: E402
+from cmoc.services.reminders import send_reminders  # noqa: E402
+
+
+def make_app(database_url: str | None, workdir: str, fakes_url: str):
+    url = database_url or f"sqlite:///{workdir}/bench.sqlite3"
+    app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": url, "INSTANCE_PATH": workdir,
+                      **fake_env(fakes_url), "SLACK_REMINDER_CHANNEL": "#bench"})
+    with app.app_context():
+        if database_url:
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        upgrade()
+    return app
+
+
+def seed(app, n: int, due: datetime) -> None:
+    with app.app_context():
+        db.session.add(User(username="bench", password_hash="x", role="cmoc"))
+        db.session.commit()
+        rows = [{"title": f"Incident {i}", "severity": "S1", "state": "investigating",
+                 "status": "degraded_performance", "components": ["API"],
+                 "issue_url": "https://gitlab.com/x/-/issues/1", "declared_by_id": 1,
+                 "created_at": due - timedelta(minutes=30), "updated_at": due,
+                 "last_published_at": due - timedelta(minutes=10), "next_update_due_at": due}
+                for i in range(n)]
+        for start in range(0, n, 2000):
+            db.session.execute(insert(Incident), rows[start:start + 2000])
+        db.session.commit()
+
+
+def run(size: int, database_url: str | None, interval: float) -> dict:
+    with fake_apis_process() as fakes_url, tempfile.TemporaryDirectory() as workdir:
+        app = make_app(database_url, workdir, fakes_url)
+        due = datetime.now(UTC) + timedelta(seconds=2)
+        seed(app, size, due)
+        # An idle pass (nothing due yet): what the clock costs every few seconds.
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        send_reminders(app, now=datetime.now(UTC))
+        idle_cpu, idle_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        busy_cpu = 0.0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            cpu = time.process_time()
+            counts = send_reminders(app, now=datetime.now(UTC))
+            if counts["claimed"]:
+                busy_cpu += time.process_time() - cpu
+            with app.app_context():
+                done = db.session.scalar(select(db.func.count(Reminder.id)).where(
+                    Reminder.status == "sent"))
+                db.session.remove()
+            if done >= size:
+                break
+            time.sleep(max(0.0, interval - (time.perf_counter() - start)))
+        with app.app_context():
+            sent = db.session.scalars(select(Reminder).where(Reminder.status == "sent")).all()
+            lags = sorted((r.sent_at - r.due_at).total_seconds() for r in sent)
+            messages = len({r.external_id for r in sent})
+            db.session.remove()
+            db.engine.dispose()
+    assert len(lags) == size, f"sent {len(lags)} of {size}"
+    return {
+        "size": size, "p50": statistics.median(lags),
+        "p95": lags[int(0.95 * (len(lags) - 1))], "max": lags[-1],
+        "idle_cpu_ms": idle_cpu * 1000, "idle_wall_ms": idle_wall * 1000,
+        "send_cpu_ms_per_reminder": busy_cpu * 1000 / size,
+        "messages": messages,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="PostgreSQL URL (its public schema is reset)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 10_000])
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
+    args = parser.parse_args()
+    backend = "postgresql" if args.database_url else "sqlite"
+    print(f"reminder lag, {backend}, pass every {args.interval:g}s")
+    print(f"{'incidents':>9} {'lag p50':>8} {'lag p95':>8} {'lag max':>8} "
+          f"{'idle pass cpu':>13} {'idle pass wall':>14} {'cpu/reminder':>12}")
+    for size in args.sizes:
+        r = run(size, args.database_url, args.interval)
+        assert r["messages"] == size
+        print(f"{r['size']:>9} {r['p50']:>7.2f}s {r['p95']:>7.2f}s {r['max']:>7.2f}s "
+              f"{r['idle_cpu_ms']:>11.1f}ms {r['idle_wall_ms']:>12.1f}ms "
+              f"{r['send_cpu_ms_per_reminder']:>10.2f}ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()
