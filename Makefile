@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: run test install install-test browser lint migrate clean
+.PHONY: run test install install-test browser lint bench migrate clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -44,7 +44,11 @@ test: install-test browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-test
-	$(VENV)/bin/ruff check cmoc tests
+	$(VENV)/bin/ruff check cmoc tests bench
+
+# Benchmarks print their figures; results are kept in docs/benchmarks.md.
+bench: install-test
+	$(PY) -m bench.reminders
 
 migrate: install .env
 	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db migrate -m "$(m)"

@@ -1,6 +1,6 @@
 """Reminder lag (due -> sent) and clock CPU per pass at 1, 100 and 10,000 active incidents.
 
-    .venv/bin/python bench/reminders.py [--database-url URL] [--sizes 1 100 10000]
+    .venv/bin/python -m bench.reminders [--database-url URL] [--sizes 1 100 10000]
 
 Each size gets a fresh database with N active incidents whose next update falls due ~2 s after
 the start, a fake Slack on loopback, and the clock's job run every --interval seconds (as the
@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from flask_migrate import upgrade
+from sqlalchemy import insert, select, text
 
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import insert, select, text  # noqa: E402
-
-from cmoc import create_app  # noqa: E402
-from cmoc.extensions import db  # noqa: E402
-from bench._fakes import fake_apis_process  # noqa: E402
-from cmoc.fake_apis import fake_env  # noqa: E402
-from cmoc.models import Incident, Reminder, User  # noqa: E402
-from cmoc.services.reminders import send_reminders  # noqa: E402
+from bench._fakes import fake_apis_process
+from cmoc import create_app
+from cmoc.extensions import db
+from cmoc.fake_apis import fake_env
+from cmoc.models import Incident, Reminder, User
+from cmoc.services.reminders import send_reminders
 
 
 def make_app(database_url: str | None, workdir: str, fakes_url: str):
