@@ -13,7 +13,10 @@ from cmoc.enums import Role
 
 
 def register_commands(app: Flask) -> None:
+    from cmoc.cli_tokens import tokens_cli
+
     app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
     app.cli.add_command(clock_command)
     app.cli.add_command(resume_deliveries_command)
     app.cli.add_command(send_reminders_command)

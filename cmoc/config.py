@@ -113,6 +113,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
             "pool_size": 5, "max_overflow": 25, "pool_timeout": 30, "pool_pre_ping": True})
+    # Requests larger than this are refused with 413 before anything reads them.
+    app.config.setdefault("MAX_CONTENT_LENGTH", 256 * 1024)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 

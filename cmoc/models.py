@@ -47,7 +47,7 @@ class Incident(db.Model):
     state: Mapped[str] = mapped_column(String(16), default=State.INVESTIGATING.value)
     status: Mapped[str] = mapped_column(String(32))
     components: Mapped[list[str]] = mapped_column(JSON, default=list)
-    issue_url: Mapped[str] = mapped_column(String(500))
+    issue_url: Mapped[str | None] = mapped_column(String(500))
     slack_channel: Mapped[str | None] = mapped_column(String(81))
     declared_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # The CMOC on duty for this incident: reminders go to them.
@@ -245,3 +245,24 @@ class ClockHeartbeat(db.Model):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     pid: Mapped[int] = mapped_column()
     host: Mapped[str] = mapped_column(String(255))
+
+
+class ApiToken(db.Model):
+    """A bearer token for the HTTP API; only its SHA-256 is stored. It carries its user's role."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

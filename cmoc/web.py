@@ -56,13 +56,13 @@ def _security_headers(response):
 
 def _wants_json() -> bool:
     return (request.is_json or request.accept_mimetypes.best == "application/json"
-            or request.path.endswith("/preview"))
+            or request.path.endswith("/preview") or request.path.startswith("/api/"))
 
 
 def _csrf_error(error: CSRFError):
     message = "The form expired or was sent from elsewhere (CSRF check failed). Reload and retry."
     if _wants_json():
-        return jsonify(error={"code": "csrf", "message": message}), 400
+        return jsonify(error={"code": "csrf", "message": message, "fields": {}}), 400
     return render_template("error.html", code=400, message=message), 400
 
 
@@ -76,5 +76,6 @@ def _http_error(error: HTTPException):
         413: "The request is too large.",
     }.get(error.code, error.description)
     if _wants_json():
-        return jsonify(error={"code": str(error.code), "message": message}), error.code
+        code = (error.name or str(error.code)).lower().replace(" ", "_")
+        return jsonify(error={"code": code, "message": message, "fields": {}}), error.code
     return render_template("error.html", code=error.code, message=message), error.code

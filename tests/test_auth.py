@@ -73,11 +73,16 @@ def test_every_page_requires_login_except_public_ones(app, client):
         if rule.endpoint == "static":
             continue
         url = rule.rule.replace("<int:incident_id>", str(incident.id)) \
-                       .replace("<int:update_id>", "1").replace("<int:user_id>", "1")
+                       .replace("<int:update_id>", "1").replace("<int:user_id>", "1") \
+                       .replace("<int:token_id>", "1")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = client.open(url, method=method)
             if rule.rule in public:
                 assert response.status_code in (200, 302, 401)
+                continue
+            if rule.rule.startswith("/api/"):
+                assert response.status_code == 401, (method, url)
+                assert response.json["error"]["code"] == "unauthorized"
                 continue
             assert response.status_code == 302, (method, url)
             assert response.headers["Location"].startswith("/login"), (method, url)

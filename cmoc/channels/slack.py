@@ -48,7 +48,8 @@ class Slack:
             body = f"<!subteam^{self.group_id}> {body}"
         facts = " · ".join([
             f"*{ctx.severity}*", State(ctx.state).label, Status(ctx.status).label,
-            link(ctx.issue_url, "Incident issue"), link(ctx.status_page_url, "Status page"),
+            *([link(ctx.issue_url, "Incident issue")] if ctx.issue_url else []),
+            link(ctx.status_page_url, "Status page"),
         ])
         payload: dict[str, Any] = {
             "channel": (ctx.slack_channel_id if not first else None) or self.channel

@@ -116,7 +116,7 @@ def compose_draft(
         context = MessageContext(
             title=incident.title, severity=incident.severity_enum, state=state or current,
             status=status or incident.status_enum, components=tuple(incident.components),
-            issue_url=incident.issue_url, status_page_url=status_page_url,
+            issue_url=incident.issue_url or "", status_page_url=status_page_url,
             slack_channel=incident.slack_channel, next_update_at=next_at,
             next_update_minutes=gap_minutes,
         )

@@ -41,7 +41,8 @@ def valid_http_url(value: str) -> bool:
 
 
 def clean_fields(
-    fields: IncidentFields, *, component_names: list[str], title_max: int
+    fields: IncidentFields, *, component_names: list[str], title_max: int,
+    require_issue_url: bool = True,
 ) -> tuple[dict, dict[str, str]]:
     """Returns (clean values, errors) for incident fields."""
     errors: dict[str, str] = {}
@@ -62,9 +63,9 @@ def clean_fields(
     elif not components:
         errors["components"] = "Tick at least one affected component (never 'all')."
     issue_url = (fields.issue_url or "").strip()
-    if not issue_url:
+    if not issue_url and require_issue_url:
         errors["issue_url"] = "Link the incident issue, e.g. https://gitlab.com/gitlab-com/gl-infra/production/-/issues/12345"
-    elif len(issue_url) > 500 or not valid_http_url(issue_url):
+    elif issue_url and (len(issue_url) > 500 or not valid_http_url(issue_url)):
         errors["issue_url"] = "Issue link must be a full http(s) URL, e.g. https://gitlab.com/…/issues/12345"
     slack_channel = (fields.slack_channel or "").strip()
     if slack_channel and not SLACK_CHANNEL.match(slack_channel):
@@ -74,17 +75,19 @@ def clean_fields(
         slack_channel = "#" + slack_channel
     clean = {
         "title": title, "severity": fields.severity, "status": fields.status,
-        "components": components, "issue_url": issue_url, "slack_channel": slack_channel or None,
+        "components": components, "issue_url": issue_url or None,
+        "slack_channel": slack_channel or None,
     }
     return clean, errors
 
 
 def declare_incident(
     *, fields: IncidentFields, author: User, component_names: list[str], title_max: int,
-    now: datetime,
+    now: datetime, require_issue_url: bool = True,
 ) -> Incident:
     """Creates an incident in Investigating; its first update is due at once."""
-    clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max)
+    clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max,
+                                 require_issue_url=require_issue_url)
     if errors:
         raise ValidationError(errors)
     incident = Incident(
@@ -98,12 +101,13 @@ def declare_incident(
 
 def edit_incident(
     *, incident: Incident, fields: IncidentFields, component_names: list[str], title_max: int,
-    cadence: Cadence, now: datetime,
+    cadence: Cadence, now: datetime, require_issue_url: bool = True,
 ) -> Incident:
     """Changes title, severity, status, components, links; a severity change moves the due time."""
     if incident.is_resolved:
-        raise ValidationError({"title": "This incident is resolved; it can no longer be edited."})
-    clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max)
+        raise IncidentResolved("This incident is resolved; it can no longer be edited.")
+    clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max,
+                                 require_issue_url=require_issue_url)
     if errors:
         raise ValidationError(errors)
     for key, value in clean.items():
@@ -112,6 +116,10 @@ def edit_incident(
     refresh_due(incident=incident, cadence=cadence)
     db.session.commit()
     return incident
+
+
+class IncidentResolved(Exception):
+    """The incident is resolved: nothing about it changes any more."""
 
 
 def refresh_due(*, incident: Incident, cadence: Cadence) -> None:

@@ -241,7 +241,7 @@ def _context(delivery: Delivery) -> PostContext:
         update_id=update_row.id, incident_id=incident.id, title=incident.title,
         text=update_row.text_for(delivery.channel), state=update_row.state,
         status=update_row.status, severity=incident.severity,
-        components=tuple(incident.components), issue_url=incident.issue_url,
+        components=tuple(incident.components), issue_url=incident.issue_url or "",
         status_page_url=current_app.config["STATUS_PAGE_URL"],
         statusio_incident_id=incident.statusio_incident_id, previous_state=previous,
         twitter_last_tweet_id=incident.twitter_last_tweet_id,

@@ -13,6 +13,7 @@ from cmoc.models import User
 from cmoc.services import ValidationError
 from cmoc.services.components import refresh_components
 from cmoc.services.publishing import channels_for
+from cmoc.services.tokens import create_token, list_tokens, revoke_token
 from cmoc.services.users import create_user, set_active, set_role
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
@@ -34,7 +35,7 @@ def users():
             return redirect(url_for("web.users"))
     people = db.session.scalars(select(User).order_by(User.username)).all()
     return render_template("admin/users.html", users=people, errors=errors, form=request.form,
-                           roles=list(Role)), 400 if errors else 200
+                           roles=list(Role), tokens=list_tokens()), 400 if errors else 200
 
 
 @bp.post("/admin/users/<int:user_id>")
@@ -68,3 +69,29 @@ def refresh_components_view():
     else:
         flash(f"Loaded {count} components from status.io.", "success")
     return redirect(safe_next(request.form.get("next")))
+
+
+@bp.post("/admin/tokens")
+@role_required(Role.ADMIN)
+def create_token_view():
+    """Creates an API token and shows it once, on this response only (never in a cookie)."""
+    try:
+        row, token = create_token(username=request.form.get("username", ""),
+                                  name=request.form.get("name", ""), now=utcnow())
+    except ValidationError as exc:
+        for message in exc.errors.values():
+            flash(message, "error")
+        return redirect(url_for("web.users"))
+    return render_template("admin/token_created.html", row=row, token=token)
+
+
+@bp.post("/admin/tokens/<int:token_id>/revoke")
+@role_required(Role.ADMIN)
+def revoke_token_view(token_id: int):
+    try:
+        row = revoke_token(token_id=token_id, now=utcnow())
+    except ValidationError as exc:
+        flash(exc.errors["token"], "error")
+    else:
+        flash(f"Token {row.prefix}… revoked.", "success")
+    return redirect(url_for("web.users"))

@@ -11,6 +11,7 @@ from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import components_fetched_at
 from cmoc.services.incidents import (
+    IncidentResolved,
     declare_incident,
     edit_incident,
     list_incidents,
@@ -104,6 +105,9 @@ def edit(incident_id: int):
             )
         except ValidationError as exc:
             errors = exc.errors
+        except IncidentResolved as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("web.incident_detail", incident_id=incident.id))
         else:
             flash("Incident updated.", "success")
             return redirect(url_for("web.incident_detail", incident_id=incident.id))

@@ -1,0 +1,49 @@
+"""Model rows -> API dicts (validated against the response schemas by spectree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from cmoc.extensions import db
+from cmoc.models import Incident, Update
+
+
+def incident_summary(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id, "title": incident.title, "severity": incident.severity,
+        "state": incident.state, "status": incident.status,
+        "components": list(incident.components), "issue_url": incident.issue_url,
+        "slack_channel": incident.slack_channel,
+        "statusio_incident_id": incident.statusio_incident_id,
+        "cmoc": incident.cmoc.username if incident.cmoc else None,
+        "created_at": incident.created_at, "resolved_at": incident.resolved_at,
+        "last_published_at": incident.last_published_at,
+        "next_update_due_at": incident.next_update_due_at,
+    }
+
+
+def update_out(update: Update) -> dict[str, Any]:
+    return {
+        "id": update.id, "incident_id": update.incident_id, "phase": update.phase,
+        "state": update.state, "status": update.status, "template": update.template,
+        "texts": {"statusio": update.text_statusio, "twitter": update.text_twitter,
+                  "slack": update.text_slack},
+        "next_update_in_minutes": update.next_update_minutes,
+        "author": update.author.username, "created_at": update.created_at,
+        "published_at": update.published_at,
+        "deliveries": [{
+            "channel": d.channel, "status": d.status, "external_id": d.external_id,
+            "attempts": d.attempts, "error": d.error, "updated_at": d.updated_at,
+        } for d in update.deliveries],
+    }
+
+
+def incident_out(incident: Incident) -> dict[str, Any]:
+    updates = db.session.scalars(
+        select(Update).where(Update.incident_id == incident.id)
+        .options(selectinload(Update.author), selectinload(Update.deliveries))
+        .order_by(Update.created_at.asc(), Update.id.asc())).all()
+    return {**incident_summary(incident), "updates": [update_out(u) for u in updates]}
