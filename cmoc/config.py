@@ -114,7 +114,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
             "pool_size": 5, "max_overflow": 25, "pool_timeout": 30, "pool_pre_ping": True})
     # Requests larger than this are refused with 413 before anything reads them.
-    app.config.setdefault("MAX_CONTENT_LENGTH", 256 * 1024)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 

@@ -193,6 +193,7 @@ def clean_variables(
         value = str(raw.get(var.name, "")).strip()
         if var.kind != "paragraph":
             value = " ".join(value.split())
+        value = value or var.default  # a declared default fills an empty field
         values[var.name] = value
         if not value:
             if var.required:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -16,9 +17,20 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'")
 
 
+class UTCJSONProvider(DefaultJSONProvider):
+    """JSON with ISO-8601 UTC timestamps (2026-11-26T14:30:00Z), not HTTP dates."""
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, datetime):
+            return o.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return DefaultJSONProvider.default(o)
+
+
 def init_app(app: Flask) -> None:
     from cmoc.views import load_views
 
+    app.json = UTCJSONProvider(app)
     app.register_blueprint(load_views())
     app.jinja_env.filters["utc"] = fmt_utc
     app.jinja_env.filters["hhmm"] = lambda v: fmt_utc(v, with_date=False)

@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, request
 from flask_login import current_user
 from pydantic import ValidationError as PydanticError
 from spectree import SecurityScheme, SpecTree
+from spectree.models import SecureType, SecuritySchemeData
 
 from cmoc.enums import Role
 from cmoc.timeutil import utcnow
@@ -35,10 +36,14 @@ def _validation_hook(req, resp, req_validation_error, instance, model_adapter) -
 
 
 spec = SpecTree(
-    "flask", title="cmoc API", version="1.0.0", path=API_PREFIX.strip("/"),
-    filename="openapi.json", mode="strict", page_templates={}, before=_validation_hook,
+    # spectree skips routes under its own doc path, so it serves its copy at /apidoc and the
+    # API serves the same document at /api/v1/openapi.json.
+    "flask", title="cmoc API", version="1.0.0", path="apidoc", filename="openapi.json",
+    mode="strict", page_templates={}, before=_validation_hook,
     description="Declare incidents, draft and publish updates, read incident state.",
-    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
+        type=SecureType.HTTP, scheme="bearer",
+        description="An API token from `cmoc tokens create USERNAME`."))],
     security={"bearer": []},
 )
 

@@ -208,6 +208,12 @@ def retry_update(incident_id: int, update_id: int):
     return update_out(update)
 
 
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document, generated from the route decorators and schemas."""
+    return spec.spec
+
+
 @bp.get("/docs")
 def docs():
     """A readable page of the OpenAPI document (no external scripts)."""
