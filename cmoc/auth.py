@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -23,12 +24,16 @@ from cmoc.enums import Role
 from cmoc.extensions import db, login_manager
 from cmoc.models import User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record_now
+from cmoc.services.login_guard import LoginPolicy, clear_failures, note_failure, refusal
 from cmoc.services.users import any_user_exists, authenticate, create_first_admin
+from cmoc.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
 
 # Endpoints reachable without signing in.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "web.healthz", "static"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "web.healthz", "static", "oidc.start",
+                              "oidc.callback", "web.metrics"})
 
 
 def init_app(app: Flask) -> None:
@@ -84,7 +89,7 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    if any_user_exists():
+    if any_user_exists() or not current_app.config.get("LOCAL_LOGIN", True):
         return redirect(url_for("auth.login"))
     errors: dict[str, str] = {}
     form = request.form
@@ -98,6 +103,7 @@ def setup():
         else:
             session.clear()
             login_user(user)
+            session.permanent = True
             flash(f"Welcome, {user.username}. You are the admin; add your team under Users.",
                   "success")
             return redirect(url_for("web.dashboard"))
@@ -110,23 +116,47 @@ def login():
         return redirect(url_for("auth.setup"))
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
-    error = None
+    error, status = None, 200
+    local = current_app.config.get("LOCAL_LOGIN", True)
     if request.method == "POST":
-        user = authenticate(username=request.form.get("username", ""),
-                            password=request.form.get("password", ""))
-        if user is None:
-            error = "Unknown username or wrong password."
+        if not local:
+            abort(403)
+        username = request.form.get("username", "")[:64]
+        ip = request.remote_addr or "-"
+        now = utcnow()
+        policy = LoginPolicy.from_config(current_app.config)
+        error = refusal(username=username, ip=ip, policy=policy, now=now)
+        if error:
+            status = 429
+            record_now("login.refused", actor=None, actor_name=username or "-",
+                       after={"reason": error})
         else:
-            session.clear()
-            login_user(user)
-            return redirect(safe_next(request.args.get("next")))
-    return (render_template("auth/login.html", error=error,
-                            username=request.form.get("username", "")),
-            401 if error else 200)
+            user = authenticate(username=username, password=request.form.get("password", ""))
+            if user is None:
+                error, status = "Unknown username or wrong password.", 401
+                note_failure(username=username, ip=ip, now=now)
+                record_now("login.failed", actor=None, actor_name=username or "-")
+            else:
+                clear_failures(username=username)
+                return sign_in(user, method="password")
+    return (render_template("auth/login.html", error=error, local=local,
+                            oidc=bool(current_app.config.get("OIDC_ISSUER")),
+                            username=request.form.get("username", "")), status)
+
+
+def sign_in(user: User, *, method: str, next_url: str | None = None):
+    """Starts a fresh session for `user` (expires after PERMANENT_SESSION_LIFETIME)."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    record_now("login", actor=user, target=user, after={"method": method})
+    return redirect(safe_next(next_url or request.args.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        record_now("logout", actor=current_user, target=current_user)
     logout_user()
     session.clear()
     flash("Signed out.", "info")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from cmoc.cadence import ConfigError, parse_cadence
+from cmoc.enums import Role
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -30,12 +32,16 @@ CHANNEL_ENV = {
     "SLACK_ADVOCATES_GROUP_ID": None,
     "SLACK_REMINDER_CHANNEL": None,
     "SLACK_ESCALATION_MENTION": None,
+    "OIDC_ISSUER": None,
+    "OIDC_CLIENT_ID": None,
+    "OIDC_CLIENT_SECRET": None,
+    "METRICS_TOKEN": None,
 }
 
 # Keys whose values are secrets: never rendered, logged or put in error text.
 SECRET_KEYS = frozenset({
     "SECRET_KEY", "STATUSIO_API_KEY", "TWITTER_CONSUMER_SECRET", "TWITTER_ACCESS_TOKEN",
-    "TWITTER_ACCESS_TOKEN_SECRET", "SLACK_BOT_TOKEN",
+    "TWITTER_ACCESS_TOKEN_SECRET", "SLACK_BOT_TOKEN", "OIDC_CLIENT_SECRET", "METRICS_TOKEN",
 })
 
 
@@ -109,6 +115,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config.get("CADENCE"), source=source, origin=origin
     )
     _check_components(app.config.get("COMPONENTS"))
+    _check_oidc(app.config.get("OIDC") or {})
     # Publishing runs each channel in its own thread, each with a connection of its own.
     if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
@@ -116,8 +123,23 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     # Requests larger than this are refused with 413 before anything reads them.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["SESSION_HOURS"]))
+    # Cookies are Secure whenever the app is served over https (BASE_URL says so).
+    secure = str(app.config.get("BASE_URL", "")).startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = app.config.get("SESSION_COOKIE_SECURE") or secure
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+
+def _check_oidc(oidc: dict) -> None:
+    roles = {r.value for r in Role}
+    for group, role in (oidc.get("roles") or {}).items():
+        if role not in roles:
+            raise ConfigError(f"config: oidc.roles.{group!r} = {role!r} is not a role "
+                              f"({', '.join(sorted(roles))})")
+    default = oidc.get("default_role", "")
+    if default and default not in roles:
+        raise ConfigError(f"config: oidc.default_role = {default!r} is not a role")
 
 
 def _check_components(components: object) -> None:

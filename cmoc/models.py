@@ -23,6 +23,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
     active: Mapped[bool] = mapped_column(default=True)
     slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    # Set for accounts that sign in through OpenID Connect: the provider's subject.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -119,6 +121,11 @@ class Update(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Fixed at publish time, for the communication metrics: the severity then, the minutes
+    # until the next update that applied, and when that next update was due.
+    severity_at_publish: Mapped[str | None] = mapped_column(String(2))
+    cadence_minutes: Mapped[int | None] = mapped_column()
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by the drafting form or API so a resubmitted request maps to the same update.
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
@@ -171,6 +178,8 @@ class Delivery(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The audit entry of the publish or retry that caused this delivery.
+    audit_id: Mapped[int | None] = mapped_column(ForeignKey("audit_log.id"))
 
     update: Mapped[Update] = relationship(back_populates="deliveries")
 
@@ -266,3 +275,39 @@ class ApiToken(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuditEntry(db.Model):
+    """Append-only record of every change: who, when, from where, before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_action", "action", "at"),
+        Index("ix_audit_log_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16), default="web")   # web | api | cli | clock
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LoginFailure(db.Model):
+    """Failed sign-ins, for per-account lockout and per-address rate limits."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_user", "username", "at"),
+                      Index("ix_login_failures_ip", "ip", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

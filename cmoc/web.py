@@ -61,6 +61,8 @@ def _security_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -71,8 +73,22 @@ def _wants_json() -> bool:
             or request.path.endswith("/preview") or request.path.startswith("/api/"))
 
 
+def _refusal(action: str, **detail) -> None:
+    """Audits a refused request (who, from where, what they tried)."""
+    from flask_login import current_user
+
+    from cmoc.extensions import db
+    from cmoc.services.audit import record_now
+
+    db.session.rollback()
+    actor = current_user._get_current_object() if current_user.is_authenticated else None
+    record_now(action, actor=actor, actor_name=None if actor else "-",
+               after={"method": request.method, "path": request.path[:200], **detail})
+
+
 def _csrf_error(error: CSRFError):
     message = "The form expired or was sent from elsewhere (CSRF check failed). Reload and retry."
+    _refusal("security.csrf_refused")
     if _wants_json():
         return jsonify(error={"code": "csrf", "message": message, "fields": {}}), 400
     return render_template("error.html", code=400, message=message), 400
@@ -81,6 +97,8 @@ def _csrf_error(error: CSRFError):
 def _http_error(error: HTTPException):
     if error.code and error.code >= 500:
         current_app.logger.error("HTTP %s on %s", error.code, request.path)
+    elif error.code in (403, 413):
+        _refusal("security.forbidden" if error.code == 403 else "security.too_large")
     message = {
         403: "Your role does not allow this. Ask an admin for the cmoc role.",
         404: "Not found.",

@@ -117,7 +117,8 @@ def patch_incident(incident_id: int):
                 else incident.components,
                 issue_url=incident.issue_url or "", slack_channel=incident.slack_channel or ""),
             component_names=_components(), title_max=current_app.config["TITLE_MAX_LENGTH"],
-            cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(), require_issue_url=False)
+            cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(), require_issue_url=False,
+            actor=g.api_user)
     except IncidentResolved as exc:
         raise ApiError(409, "incident_resolved", str(exc)) from None
     except ValidationError as exc:
@@ -197,7 +198,8 @@ def retry_update(incident_id: int, update_id: int):
         raise ApiError(404, "not_found", f"No update {update_id} on incident {incident_id}.")
     body: RetryRequest = request.context.json
     try:
-        retry_deliveries(update=update, channels=set(body.channels or []), now=utcnow())
+        retry_deliveries(update=update, channels=set(body.channels or []), now=utcnow(),
+                         actor=g.api_user)
     except ValidationError as exc:
         raise ApiError(409, "nothing_to_retry", " ".join(exc.errors.values())) from None
     except PublishConflict as exc:

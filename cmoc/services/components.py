@@ -9,7 +9,8 @@ from sqlalchemy import delete, select
 
 from cmoc.channels.statusio import StatusIO
 from cmoc.extensions import db
-from cmoc.models import StatusioComponent
+from cmoc.models import StatusioComponent, User
+from cmoc.services.audit import record
 
 
 def component_catalog(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -28,18 +29,24 @@ def components_fetched_at() -> datetime | None:
     return db.session.scalar(select(StatusioComponent.fetched_at).limit(1))
 
 
-def refresh_components(*, statusio: StatusIO, now: datetime) -> tuple[int, str | None]:
+def refresh_components(*, statusio: StatusIO, now: datetime,
+                       actor: User | None = None) -> tuple[int, str | None]:
     """Replaces the cache with status.io's component/list; (count, error). Keeps it on error."""
     if not statusio.configured:
         return 0, "status.io is not configured (STATUSIO_API_ID, _KEY, _STATUSPAGE_ID)."
     components, error = statusio.list_components()
     if error:
         return 0, error
+    before = [c["name"] for c in component_catalog({"COMPONENTS": []})]
     db.session.execute(delete(StatusioComponent))
     for item in components:
         db.session.add(StatusioComponent(
             id=item["id"], name=item["name"], position=item["position"],
             containers=item["containers"], fetched_at=now))
+    after = [c["name"] for c in components]
+    if after != before:
+        record("components.refresh", actor=actor, actor_name=None if actor else "clock",
+               now=now, before={"components": before}, after={"components": after})
     db.session.commit()
     return len(components), None
 

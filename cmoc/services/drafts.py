@@ -14,6 +14,7 @@ from cmoc.extensions import db
 from cmoc.messages import MessageContext, MessageTemplate, TemplateLibrary, clean_variables, render
 from cmoc.models import Incident, Update, User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 from cmoc.tweet import TWEET_LIMIT, TweetCount, count_tweet
 
 # Upper bounds per channel: Slack section text is capped at 3,000 characters.
@@ -198,6 +199,10 @@ def save_draft(
     update.edited_channels = sorted(set(draft.edited) & set(CHANNELS))
     update.next_update_minutes = outcome.next_update_minutes
     update.updated_at = now
+    db.session.flush()
+    record("draft.save", actor=author, target=update, now=now, after={
+        "incident_id": incident.id, "state": update.state, "status": update.status,
+        "template": update.template, "texts": {c: update.text_for(c) for c in CHANNELS}})
     try:
         db.session.commit()
     except IntegrityError:

@@ -15,6 +15,7 @@ from cmoc.enums import ACTIVE_STATUSES, Severity, State
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, IncidentEvent, Reminder, Update, User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 
 SLACK_CHANNEL = re.compile(r"^#?[a-z0-9][a-z0-9._-]{0,79}$|^[CG][A-Z0-9]{8,20}$")
 
@@ -95,13 +96,15 @@ def declare_incident(
         created_at=now, updated_at=now, next_update_due_at=now,
     )
     db.session.add(incident)
+    db.session.flush()
+    record("incident.declare", actor=author, target=incident, after=clean, now=now)
     db.session.commit()
     return incident
 
 
 def edit_incident(
     *, incident: Incident, fields: IncidentFields, component_names: list[str], title_max: int,
-    cadence: Cadence, now: datetime, require_issue_url: bool = True,
+    cadence: Cadence, now: datetime, require_issue_url: bool = True, actor: User | None = None,
 ) -> Incident:
     """Changes title, severity, status, components, links; a severity change moves the due time."""
     if incident.is_resolved:
@@ -110,10 +113,14 @@ def edit_incident(
                                  require_issue_url=require_issue_url)
     if errors:
         raise ValidationError(errors)
+    before = {key: getattr(incident, key) for key in clean}
+    changed = {k: v for k, v in clean.items() if before[k] != v}
     for key, value in clean.items():
         setattr(incident, key, value)
     incident.updated_at = now
     refresh_due(incident=incident, cadence=cadence)
+    record("incident.edit", actor=actor, target=incident,
+           before={k: before[k] for k in changed}, after=changed, now=now)
     db.session.commit()
     return incident
 

@@ -36,6 +36,7 @@ from cmoc.enums import (
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 from cmoc.services.components import component_catalog, components_fetched_at, ensure_components
 from cmoc.services.drafts import allowed_states
 from cmoc.services.incidents import refresh_due
@@ -114,20 +115,33 @@ def start_publish(*, update: Update, channels: set[str], confirm_public: bool, a
     if not claimed:
         db.session.rollback()
         raise PublishConflict("This update was already published.")
+    incident = db.session.get(Incident, update.incident_id, with_for_update=True)
+    entry = record("update.publish", actor=actor, target=update, now=now, before={
+        "state": incident.state, "status": incident.status}, after={
+        "state": update.state, "status": update.status, "channels": sorted(channels)})
+    db.session.flush()
     for channel in CHANNELS:
         selected = channel in channels
-        db.session.add(Delivery(
+        db.session.add(Delivery(audit_id=entry.id,
             update_id=update.id, channel=channel, created_at=now, updated_at=now,
             status=(DeliveryStatus.PENDING if selected else DeliveryStatus.SKIPPED).value,
             error=None if selected else "Not selected for this update.",
             finished_at=None if selected else now,
         ))
-    incident = db.session.get(Incident, update.incident_id, with_for_update=True)
     _apply_to_incident(incident=incident, update=update, cadence=cadence, now=now)
     incident.cmoc_id = incident.cmoc_id or actor.id
+    db.session.execute(update_stmt(Update).where(Update.id == update.id).values(
+        severity_at_publish=incident.severity, next_due_at=incident.next_update_due_at,
+        cadence_minutes=_gap_minutes(incident, now)))
     db.session.commit()
     db.session.refresh(update)
     return update
+
+
+def _gap_minutes(incident: Incident, now: datetime) -> int | None:
+    if incident.next_update_due_at is None:
+        return None
+    return round((incident.next_update_due_at - now).total_seconds() / 60)
 
 
 def update_stmt(model):
@@ -147,17 +161,22 @@ def _apply_to_incident(*, incident: Incident, update: Update, cadence: Cadence,
     refresh_due(incident=incident, cadence=cadence)
 
 
-def retry_deliveries(*, update: Update, channels: set[str] | None, now: datetime) -> list[str]:
+def retry_deliveries(*, update: Update, channels: set[str] | None, now: datetime,
+                     actor: User | None = None) -> list[str]:
     """Puts failed deliveries back to pending; never touches one that was sent."""
     wanted = channels or set(CHANNELS)
     reopened = []
+    entry = record("delivery.retry", actor=actor, target=update, now=now,
+                   after={"channels": sorted(wanted)})
+    db.session.flush()
     for delivery in update.deliveries:
         if delivery.channel not in wanted:
             continue
         result = db.session.execute(
             update_stmt(Delivery)
             .where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.FAILED.value)
-            .values(status=DeliveryStatus.PENDING.value, updated_at=now, next_attempt_at=None)
+            .values(status=DeliveryStatus.PENDING.value, updated_at=now, next_attempt_at=None,
+                    audit_id=entry.id)
         )
         if result.rowcount == 1:
             reopened.append(delivery.channel)

@@ -25,6 +25,7 @@ from cmoc.enums import State
 from cmoc.extensions import db
 from cmoc.models import Incident, IncidentEvent, Reminder, User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 from cmoc.timeutil import fmt_duration, fmt_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,9 @@ def snooze(*, incident: Incident, minutes: int, actor: User, now: datetime) -> I
         raise ValidationError({"minutes": "Snooze for 5, 10 or 15 minutes."})
     before = incident.next_update_due_at
     incident.next_update_due_at = max(before or now, now) + timedelta(minutes=minutes)
+    record("incident.snooze", actor=actor, target=incident, now=now,
+           before={"next_update_due_at": before},
+           after={"next_update_due_at": incident.next_update_due_at, "minutes": minutes})
     db.session.add(IncidentEvent(incident_id=incident.id, kind="snooze", actor_id=actor.id,
                                  created_at=now, detail={
                                      "minutes": minutes, "from": fmt_utc(before),
@@ -248,6 +252,8 @@ def snooze(*, incident: Incident, minutes: int, actor: User, now: datetime) -> I
 def take_over(*, incident: Incident, actor: User, now: datetime) -> Incident:
     """Makes `actor` the incident's CMOC (a handover); reminders go to them from now on."""
     previous = incident.cmoc.username if incident.cmoc else None
+    record("incident.take_over", actor=actor, target=incident, now=now,
+           before={"cmoc": previous}, after={"cmoc": actor.username})
     incident.cmoc_id = actor.id
     db.session.add(IncidentEvent(incident_id=incident.id, kind="handover", actor_id=actor.id,
                                  created_at=now, detail={"from": previous,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from cmoc.extensions import db
 from cmoc.models import ApiToken, User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 
 PREFIX = "cmoc_"
 LABEL = re.compile(r"^[\w .:@/-]{1,64}$")
@@ -21,7 +22,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(*, username: str, name: str, now: datetime) -> tuple[ApiToken, str]:
+def create_token(*, username: str, name: str, now: datetime,
+                 actor: User | None = None) -> tuple[ApiToken, str]:
     """Returns (row, token); the plain token exists only in this return value."""
     user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if user is None:
@@ -35,6 +37,9 @@ def create_token(*, username: str, name: str, now: datetime) -> tuple[ApiToken, 
     row = ApiToken(user_id=user.id, name=name, token_hash=hash_token(token),
                    prefix=token[:12], created_at=now)
     db.session.add(row)
+    db.session.flush()
+    record("token.create", actor=actor, actor_name=None if actor else "cli", target=row,
+           now=now, after={"user": user.username, "name": name, "prefix": row.prefix})
     db.session.commit()
     return row, token
 
@@ -50,11 +55,13 @@ def authenticate_token(token: str, *, now: datetime) -> User | None:
     return row.user
 
 
-def revoke_token(*, token_id: int, now: datetime) -> ApiToken:
+def revoke_token(*, token_id: int, now: datetime, actor: User | None = None) -> ApiToken:
     row = db.session.get(ApiToken, token_id)
     if row is None:
         raise ValidationError({"token": f"No token #{token_id}."})
     if row.revoked_at is None:
+        record("token.revoke", actor=actor, actor_name=None if actor else "cli", target=row,
+               now=now, before={"revoked_at": None}, after={"revoked_at": now})
         row.revoked_at = now
         db.session.commit()
     return row

@@ -11,6 +11,7 @@ from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
@@ -40,7 +41,8 @@ def validate_new_user(*, username: str, password: str, role: str, confirm: str |
     return errors
 
 
-def create_user(*, username: str, password: str, role: str, confirm: str | None = None) -> User:
+def create_user(*, username: str, password: str, role: str, confirm: str | None = None,
+                actor: User | None = None) -> User:
     """Creates a local account; raises ValidationError with per-field messages."""
     username = (username or "").strip()
     errors = validate_new_user(username=username, password=password, role=role, confirm=confirm)
@@ -48,6 +50,9 @@ def create_user(*, username: str, password: str, role: str, confirm: str | None 
         raise ValidationError(errors)
     user = User(username=username, password_hash=generate_password_hash(password), role=role)
     db.session.add(user)
+    db.session.flush()
+    record("user.create", actor=actor or user, target=user,
+           after={"username": username, "role": role})
     db.session.commit()
     return user
 
@@ -77,6 +82,8 @@ def set_role(*, user: User, role: str, acting: User) -> None:
         raise ValidationError({"role": "Unknown role."})
     if user.id == acting.id and role != Role.ADMIN.value:
         raise ValidationError({"role": "You cannot remove your own admin role."})
+    record("user.role", actor=acting, target=user, before={"role": user.role},
+           after={"role": role})
     user.role = role
     db.session.commit()
 
@@ -84,5 +91,7 @@ def set_role(*, user: User, role: str, acting: User) -> None:
 def set_active(*, user: User, active: bool, acting: User) -> None:
     if user.id == acting.id and not active:
         raise ValidationError({"active": "You cannot deactivate yourself."})
+    record("user.active", actor=acting, target=user, before={"active": user.active},
+           after={"active": active})
     user.active = active
     db.session.commit()

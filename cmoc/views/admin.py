@@ -27,7 +27,7 @@ def users():
         try:
             user = create_user(username=request.form.get("username", ""),
                                password=request.form.get("password", ""),
-                               role=request.form.get("role", ""))
+                               role=request.form.get("role", ""), actor=current_user)
         except ValidationError as exc:
             errors = exc.errors
         else:
@@ -63,7 +63,7 @@ def change_user(user_id: int):
 def refresh_components_view():
     """Reloads the component picker from status.io's component/list."""
     statusio = channels_for(current_app)["statusio"]
-    count, error = refresh_components(statusio=statusio, now=utcnow())
+    count, error = refresh_components(statusio=statusio, now=utcnow(), actor=current_user)
     if error:
         flash(f"Components not refreshed: {error}", "error")
     else:
@@ -77,7 +77,8 @@ def create_token_view():
     """Creates an API token and shows it once, on this response only (never in a cookie)."""
     try:
         row, token = create_token(username=request.form.get("username", ""),
-                                  name=request.form.get("name", ""), now=utcnow())
+                                  name=request.form.get("name", ""), now=utcnow(),
+                                  actor=current_user)
     except ValidationError as exc:
         for message in exc.errors.values():
             flash(message, "error")
@@ -89,7 +90,7 @@ def create_token_view():
 @role_required(Role.ADMIN)
 def revoke_token_view(token_id: int):
     try:
-        row = revoke_token(token_id=token_id, now=utcnow())
+        row = revoke_token(token_id=token_id, now=utcnow(), actor=current_user)
     except ValidationError as exc:
         flash(exc.errors["token"], "error")
     else:

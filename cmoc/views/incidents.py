@@ -10,6 +10,7 @@ from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import components_fetched_at
+from cmoc.services.metrics import incident_comms
 from cmoc.services.incidents import (
     IncidentResolved,
     declare_incident,
@@ -85,7 +86,7 @@ def incident_detail(incident_id: int):
         "incidents/detail.html", incident=incident, updates=updates, now=utcnow(),
         entries=timeline_entries(incident=incident, updates=updates),
         live=any(not d.status_enum.settled for d in deliveries),
-        statuspage_problem=statuspage_problem(updates),
+        statuspage_problem=statuspage_problem(updates), comms=incident_comms(incident),
     )
 
 
@@ -101,7 +102,7 @@ def edit(incident_id: int):
                 incident=incident, fields=incident_fields_from(form),
                 component_names=component_names(),
                 title_max=current_app.config["TITLE_MAX_LENGTH"],
-                cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(),
+                cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(), actor=current_user,
             )
         except ValidationError as exc:
             errors = exc.errors

@@ -11,6 +11,7 @@ from cmoc.auth import role_required, safe_next
 from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.services import ValidationError
+from cmoc.services.audit import record
 from cmoc.services.reminders import snooze, take_over
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
@@ -53,6 +54,9 @@ def profile():
             errors["slack_user_id"] = ("A Slack member id looks like U0123ABCD (Profile → ⋮ → "
                                        "Copy member ID).")
         else:
+            record("profile.update", actor=current_user, target=current_user,
+                   before={"slack_user_id": current_user.slack_user_id},
+                   after={"slack_user_id": value or None})
             current_user.slack_user_id = value or None
             db.session.commit()
             flash("Saved. Reminders will come to you by direct message." if value else

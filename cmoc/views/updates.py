@@ -209,7 +209,7 @@ def retry_update(incident_id: int, update_id: int):
         abort(404)
     try:
         retry_deliveries(update=update, channels=set(request.form.getlist("channels")),
-                         now=utcnow())
+                         now=utcnow(), actor=current_user)
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
         return _to_update(incident, update)

@@ -1,0 +1,165 @@
+"""Communication metrics: time to first public update, cadence adherence, lateness, reminders.
+
+Pure functions compute from rows; `incident_comms` and `cmoc_report` load the rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from cmoc.extensions import db
+from cmoc.models import Incident, Reminder, Update
+
+# An update up to a minute after its due time still counts as on time.
+LATE_TOLERANCE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Gap:
+    update_id: int
+    published_at: datetime
+    due_at: datetime
+    cadence_minutes: int | None
+    publisher: str | None
+
+    @property
+    def late_seconds(self) -> float:
+        return max(0.0, (self.published_at - self.due_at).total_seconds())
+
+    @property
+    def on_time(self) -> bool:
+        return self.published_at <= self.due_at + LATE_TOLERANCE
+
+
+@dataclass
+class IncidentComms:
+    incident_id: int
+    title: str
+    severity: str
+    declared_at: datetime
+    first_public_at: datetime | None
+    first_publisher: str | None
+    gaps: list[Gap] = field(default_factory=list)
+    reminders: int = 0
+    escalations: int = 0
+
+    @property
+    def time_to_first_update(self) -> float | None:
+        if self.first_public_at is None:
+            return None
+        return (self.first_public_at - self.declared_at).total_seconds()
+
+    @property
+    def late(self) -> list[Gap]:
+        return [g for g in self.gaps if not g.on_time]
+
+    @property
+    def late_minutes_total(self) -> float:
+        return sum(g.late_seconds for g in self.late) / 60
+
+
+def compute_comms(incident: Incident, published: list[Update], reminders: list[Reminder]
+                  ) -> IncidentComms:
+    """Metrics of one incident from its published updates (oldest first) and reminders."""
+    comms = IncidentComms(
+        incident_id=incident.id, title=incident.title, severity=incident.severity,
+        declared_at=incident.created_at,
+        first_public_at=published[0].published_at if published else None,
+        first_publisher=_publisher(published[0]) if published else None)
+    for previous, current in zip(published, published[1:], strict=False):
+        if previous.next_due_at is None:
+            continue
+        comms.gaps.append(Gap(update_id=current.id, published_at=current.published_at,
+                              due_at=previous.next_due_at,
+                              cadence_minutes=previous.cadence_minutes,
+                              publisher=_publisher(current)))
+    sent = [r for r in reminders if r.status == "sent"]
+    comms.reminders = sum(1 for r in sent if r.kind != "escalation")
+    comms.escalations = sum(1 for r in sent if r.kind == "escalation")
+    return comms
+
+
+def _publisher(update: Update) -> str | None:
+    person = update.published_by or update.author
+    return person.username if person else None
+
+
+def _published(incident_ids: list[int]) -> dict[int, list[Update]]:
+    rows = db.session.scalars(
+        select(Update).where(Update.incident_id.in_(incident_ids),
+                             Update.published_at.is_not(None))
+        .options(selectinload(Update.published_by), selectinload(Update.author))
+        .order_by(Update.published_at, Update.id)).all()
+    grouped: dict[int, list[Update]] = {i: [] for i in incident_ids}
+    for row in rows:
+        grouped[row.incident_id].append(row)
+    return grouped
+
+
+def incident_comms(incident: Incident) -> IncidentComms:
+    reminders = db.session.scalars(select(Reminder).where(
+        Reminder.incident_id == incident.id)).all()
+    return compute_comms(incident, _published([incident.id])[incident.id], list(reminders))
+
+
+@dataclass
+class CmocRow:
+    username: str
+    incidents: int = 0
+    updates_with_due: int = 0
+    on_time: int = 0
+    first_updates: list[float] = field(default_factory=list)
+
+    @property
+    def adherence(self) -> float | None:
+        return self.on_time / self.updates_with_due if self.updates_with_due else None
+
+    @property
+    def median_time_to_first(self) -> float | None:
+        return statistics.median(self.first_updates) if self.first_updates else None
+
+
+@dataclass
+class Report:
+    since: datetime
+    until: datetime
+    incidents: list[IncidentComms]
+    cmocs: list[CmocRow]
+
+
+def report(*, since: datetime, until: datetime, limit: int = 2000) -> Report:
+    """Incidents declared in [since, until) and the per-CMOC figures over them."""
+    incidents = db.session.scalars(
+        select(Incident).where(Incident.created_at >= since, Incident.created_at < until)
+        .order_by(Incident.created_at).limit(limit)).all()
+    ids = [i.id for i in incidents]
+    published = _published(ids) if ids else {}
+    reminders: dict[int, list[Reminder]] = {i: [] for i in ids}
+    if ids:
+        for r in db.session.scalars(select(Reminder).where(Reminder.incident_id.in_(ids))):
+            reminders[r.incident_id].append(r)
+    rows = [compute_comms(i, published[i.id], reminders[i.id]) for i in incidents]
+    people: dict[str, CmocRow] = {}
+    for comms, incident in zip(rows, incidents, strict=True):
+        handled = {_publisher(u) for u in published[incident.id]} - {None}
+        for name in handled:
+            people.setdefault(name, CmocRow(name)).incidents += 1
+        if comms.first_publisher:
+            people.setdefault(comms.first_publisher, CmocRow(comms.first_publisher)) \
+                .first_updates.append(comms.time_to_first_update)
+        for gap in comms.gaps:
+            row = people.setdefault(gap.publisher or "?", CmocRow(gap.publisher or "?"))
+            row.updates_with_due += 1
+            row.on_time += gap.on_time
+    return Report(since=since, until=until, incidents=rows,
+                  cmocs=sorted(people.values(), key=lambda r: r.username))
+
+
+def overdue_count(now: datetime) -> int:
+    return db.session.scalar(select(func.count(Incident.id)).where(
+        Incident.resolved_at.is_(None), Incident.next_update_due_at <= now))

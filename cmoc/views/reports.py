@@ -1,0 +1,87 @@
+"""Audit log (admins) and the communication report with charts and CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from flask import Response, render_template, request
+
+from cmoc.auth import role_required
+from cmoc.enums import Role
+from cmoc.services.audit import AuditFilter, audit_csv, query_audit
+from cmoc.services.metrics import report
+from cmoc.timeutil import utcnow
+from cmoc.views import bp
+
+
+def _date(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC) if value else None
+    except ValueError:
+        return None
+
+
+def _audit_filter() -> AuditFilter:
+    until = _date(request.args.get("until"))
+    return AuditFilter(action=request.args.get("action", "")[:48],
+                       actor=request.args.get("actor", "")[:64],
+                       target=request.args.get("target", "")[:100],
+                       since=_date(request.args.get("since")),
+                       until=until + timedelta(days=1) if until else None)
+
+
+@bp.get("/admin/audit")
+@role_required(Role.ADMIN)
+def audit():
+    return render_template("admin/audit.html", entries=query_audit(_audit_filter()),
+                           args=request.args)
+
+
+@bp.get("/admin/audit.csv")
+@role_required(Role.ADMIN)
+def audit_export():
+    body = audit_csv(query_audit(_audit_filter(), limit=100_000))
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=cmoc-audit.csv"})
+
+
+def _period() -> tuple[datetime, datetime]:
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    since = _date(request.args.get("since")) or today - timedelta(days=30)
+    until = (_date(request.args.get("until")) or today) + timedelta(days=1)
+    return since, until
+
+
+@bp.get("/reports/comms")
+def comms_report():
+    since, until = _period()
+    data = report(since=since, until=until)
+    longest = max((c.time_to_first_update or 0 for c in data.incidents), default=0) or 1
+    return render_template("reports/comms.html", report=data, longest=longest,
+                           since=since, until=until - timedelta(days=1))
+
+
+@bp.get("/reports/comms.csv")
+def comms_export():
+    since, until = _period()
+    data = report(since=since, until=until)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["incident_id", "title", "severity", "declared_at", "first_public_at",
+                     "time_to_first_update_s", "updates_with_due", "late_updates",
+                     "late_minutes_total", "reminders", "escalations"])
+    for c in data.incidents:
+        writer.writerow([c.incident_id, _cell(c.title), c.severity, c.declared_at.isoformat(),
+                         c.first_public_at.isoformat() if c.first_public_at else "",
+                         f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None
+                         else "", len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}",
+                         c.reminders, c.escalations])
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=cmoc-comms.csv"})
+
+
+def _cell(text: str) -> str:
+    # Spreadsheet formula injection: neutralise a leading =, +, - or @.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
