@@ -112,7 +112,7 @@ def setup():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if not any_user_exists():
+    if not any_user_exists() and not current_app.config.get("OIDC_ISSUER"):
         return redirect(url_for("auth.setup"))
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))

@@ -12,6 +12,7 @@ import secrets
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, render_template, request, session, url_for
+from joserfc.errors import JoseError
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
@@ -20,7 +21,6 @@ from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services.audit import record, record_now
 
-oauth = OAuth()
 bp = Blueprint("oidc", __name__)
 
 
@@ -28,11 +28,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     if not app.config.get("OIDC_ISSUER"):
         return
-    oauth.init_app(app)
+    # One OAuth registry per app: its client caches the provider's metadata and keys.
+    oauth = OAuth(app)
+    app.extensions["cmoc.oauth"] = oauth
     settings = app.config.get("OIDC") or {}
     issuer = app.config["OIDC_ISSUER"].rstrip("/")
     oauth.register(
-        "oidc", overwrite=True, client_id=app.config.get("OIDC_CLIENT_ID"),
+        "oidc", client_id=app.config.get("OIDC_CLIENT_ID"),
         client_secret=app.config.get("OIDC_CLIENT_SECRET"),
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": settings.get("scopes", "openid profile email"),
@@ -64,7 +66,8 @@ def start():
     if not current_app.config.get("OIDC_ISSUER"):
         return render_template("error.html", code=404, message="OIDC sign-in is not set up."), 404
     session["oidc_next"] = request.args.get("next", "")
-    return oauth.oidc.authorize_redirect(url_for("oidc.callback", _external=True))
+    client = current_app.extensions["cmoc.oauth"].oidc
+    return client.authorize_redirect(url_for("oidc.callback", _external=True))
 
 
 @bp.get("/login/oidc/callback")
@@ -74,9 +77,10 @@ def callback():
     if not current_app.config.get("OIDC_ISSUER"):
         return render_template("error.html", code=404, message="OIDC sign-in is not set up."), 404
     try:
-        token = oauth.oidc.authorize_access_token()
-        claims = token.get("userinfo") or oauth.oidc.parse_id_token(token, nonce=None)
-    except (AuthlibBaseError, ValueError, KeyError) as exc:
+        client = current_app.extensions["cmoc.oauth"].oidc
+        token = client.authorize_access_token()
+        claims = token["userinfo"]  # present only once the ID token was verified
+    except (AuthlibBaseError, JoseError, ValueError, KeyError) as exc:
         record_now("login.failed", actor=None, actor_name="oidc",
                    after={"reason": type(exc).__name__})
         return render_template("error.html", code=401, message=(

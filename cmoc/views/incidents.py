@@ -10,7 +10,6 @@ from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import components_fetched_at
-from cmoc.services.metrics import incident_comms
 from cmoc.services.incidents import (
     IncidentResolved,
     declare_incident,
@@ -20,6 +19,7 @@ from cmoc.services.incidents import (
     timeline,
     timeline_entries,
 )
+from cmoc.services.metrics import incident_comms
 from cmoc.services.publishing import channels_for
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
