@@ -128,7 +128,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     secure = str(app.config.get("BASE_URL", "")).startswith("https://")
     app.config["SESSION_COOKIE_SECURE"] = app.config.get("SESSION_COOKIE_SECURE") or secure
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults exist (None), so setdefault would not apply ours.
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
 
 
 def _check_oidc(oidc: dict) -> None:

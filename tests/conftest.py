@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import g
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -90,6 +91,7 @@ def make_app(database, tmp_path):
         config = {**BASE_CONFIG, "DATABASE_URL": database.fresh_url(tmp_path),
                   "INSTANCE_PATH": str(tmp_path), **overrides}
         app = create_app(config)
+        fresh_g_per_request(app)
         created.append(app)
         return app
 
@@ -99,6 +101,17 @@ def make_app(database, tmp_path):
     for app in created:
         with app.app_context():
             db.engine.dispose()
+
+
+def fresh_g_per_request(app) -> None:
+    """Tests hold an app context open so they can use the database between requests; Flask
+    then reuses it, and its `g` (where Flask-Login and Flask-WTF cache the user and the CSRF
+    token) would outlive a request. Production gets a fresh `g` per request: so do tests."""
+
+    @app.teardown_request
+    def _clear_g(exc):
+        for name in list(vars(g)):
+            delattr(g, name)
 
 
 @pytest.fixture
