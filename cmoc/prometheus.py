@@ -35,7 +35,8 @@ def _histogram(name: str, doc: str, seconds, where, buckets, labels=()) -> Histo
                              .where(*where)).one()
     counts, total, total_sum = row[:len(buckets)], row[-2], row[-1]
     family = HistogramMetricFamily(name, doc, labels=list(labels))
-    family.add_metric([], [(str(b), float(c or 0)) for b, c in zip(buckets, counts, strict=True)]
+    family.add_metric([], [(str(float(b)), float(c or 0))
+                           for b, c in zip(buckets, counts, strict=True)]
                       + [("+Inf", float(total))], float(total_sum or 0))
     return family
 
