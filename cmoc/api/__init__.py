@@ -40,6 +40,9 @@ spec = SpecTree(
     # API serves the same document at /api/v1/openapi.json.
     "flask", title="cmoc API", version="1.0.0", path="apidoc", filename="openapi.json",
     mode="strict", page_templates={}, before=_validation_hook,
+    # Plain schema names (IncidentOut, not IncidentOut.<hash>): ours are unique.
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda parent, child: child,
     description="Declare incidents, draft and publish updates, read incident state.",
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
         type=SecureType.HTTP, scheme="bearer",
