@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from cmoc.extensions import db
+from cmoc.services.audit import record_config_change
 from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
 from cmoc.services.publishing import channels_for, resume_deliveries
@@ -48,6 +50,16 @@ def refresh_components_job(app: Flask) -> None:
             if error:
                 log.warning("refresh-components failed: %s", error)
         db.session.remove()
+
+
+def config_paths(app: Flask) -> list[Path]:
+    """The files whose change is audited: config and message templates."""
+    from cmoc import ROOT
+
+    paths = [ROOT / "config" / "default.toml", ROOT / "templates" / "messages"]
+    if app.config.get("CMOC_CONFIG_PATH"):
+        paths.append(Path(app.config["CMOC_CONFIG_PATH"]))
+    return paths
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,9 @@ def run_clock(app: Flask, *, standby_seconds: float = 10.0) -> None:
         time.sleep(standby_seconds)
     if stopping:
         return
+    with app.app_context():
+        record_config_change(paths=config_paths(app), now=utcnow())
+        db.session.remove()
     try:
         log.info("clock active: %s", ", ".join(f"{j.name} every {j.seconds}s" for j in jobs(app)))
         scheduler.start()

@@ -81,6 +81,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     origin = "config/default.toml"
     extra_path = overrides.pop("CMOC_CONFIG", None) or os.environ.get("CMOC_CONFIG")
     if extra_path:
+        app.config["CMOC_CONFIG_PATH"] = str(extra_path)
         extra, extra_source = _read_toml(Path(extra_path))
         settings = _merge(settings, extra)
         if "cadence" in extra:

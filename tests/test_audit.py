@@ -141,3 +141,23 @@ def test_admin_browses_filters_and_exports(app, client):
     login(client, make_user("carol", "cmoc"))
     assert client.get("/admin/audit").status_code == 403
     assert client.get("/admin/audit.csv").status_code == 403
+
+
+def test_config_and_template_changes_are_audited(app, tmp_path):
+    from datetime import UTC, datetime
+
+    from cmoc.services.audit import record_config_change
+
+    config = tmp_path / "extra.toml"
+    config.write_text("status_page_url = 'https://a.example'\n")
+    templates = tmp_path / "messages"
+    templates.mkdir()
+    (templates / "x.j2").write_text("hello")
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    first = record_config_change(paths=[config, templates], now=now)
+    assert first is not None and len(first.after["files"]) == 2
+    assert record_config_change(paths=[config, templates], now=now) is None  # unchanged
+    (templates / "x.j2").write_text("hello again")
+    changed = record_config_change(paths=[config, templates], now=now)
+    assert changed.before["changed"] == [str(templates / "x.j2")]
+    assert changed.actor_name == "deploy"

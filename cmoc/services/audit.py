@@ -8,9 +8,11 @@ every database, and by a trigger on PostgreSQL).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from flask import g, has_request_context, request
@@ -134,3 +136,30 @@ def _no_update(mapper, connection, target) -> None:
 @event.listens_for(AuditEntry, "before_delete")
 def _no_delete(mapper, connection, target) -> None:
     raise AppendOnlyError("audit entries are append-only")
+
+
+def config_fingerprint(paths: list[Path]) -> dict[str, str]:
+    """SHA-256 of each configuration and message-template file, by path."""
+    files = {}
+    for path in paths:
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in candidates:
+            if file.exists():
+                files[str(file)] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return files
+
+
+def record_config_change(*, paths: list[Path], now: datetime) -> AuditEntry | None:
+    """Audits a change of configuration or templates since the last recorded fingerprint
+    (they are files, changed by deploys rather than in the app)."""
+    current = config_fingerprint(paths)
+    last = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "config.change")
+                             .order_by(AuditEntry.id.desc()).limit(1))
+    previous = (last.after or {}).get("files", {}) if last else {}
+    if previous == current:
+        return None
+    changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    entry = record("config.change", actor=None, actor_name="deploy", now=now,
+                   before={"files": previous, "changed": changed}, after={"files": current})
+    db.session.commit()
+    return entry
