@@ -96,7 +96,7 @@ def resume_deliveries_command() -> None:
     """One pass: resume stale deliveries and due automatic retries."""
     from flask import current_app
 
-    from cmoc.services.publishing import resume_deliveries
+    from cmoc.services.delivering import resume_deliveries
 
     counts = resume_deliveries(current_app._get_current_object())
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
@@ -109,7 +109,7 @@ def refresh_components_command() -> None:
     from flask import current_app
 
     from cmoc.services.components import refresh_components
-    from cmoc.services.publishing import channels_for
+    from cmoc.services.delivering import channels_for
     from cmoc.timeutil import utcnow
 
     count, error = refresh_components(statusio=channels_for(current_app)["statusio"],

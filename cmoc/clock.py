@@ -19,7 +19,7 @@ from cmoc.extensions import db
 from cmoc.services.audit import record_config_change
 from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
-from cmoc.services.publishing import channels_for, resume_deliveries
+from cmoc.services.delivering import channels_for, resume_deliveries
 from cmoc.services.reminders import send_reminders
 from cmoc.timeutil import utcnow
 

@@ -150,3 +150,13 @@ def live_app(make_app, fakes):
     with app.app_context():
         yield app
         db.session.remove()
+
+
+@pytest.fixture
+def provider():
+    """An OpenID Connect provider on loopback."""
+    from tests.oidc_provider import OidcProvider
+
+    server = OidcProvider().start()
+    yield server
+    server.stop()

@@ -10,14 +10,6 @@ import requests
 from cmoc.extensions import db
 from cmoc.models import AuditEntry, User
 from tests.factories import PASSWORD, make_user
-from tests.oidc_provider import OidcProvider
-
-
-@pytest.fixture
-def provider():
-    server = OidcProvider().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,13 +11,8 @@ from cmoc.enums import DeliveryStatus
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update
 from cmoc.services.components import refresh_components
-from cmoc.services.publishing import (
-    PublishConflict,
-    channels_for,
-    resume_deliveries,
-    run_deliveries,
-    start_publish,
-)
+from cmoc.services.delivering import channels_for, resume_deliveries, run_deliveries
+from cmoc.services.publishing import PublishConflict, start_publish
 from cmoc.timeutil import utcnow
 from tests.factories import login, make_incident, make_user
 
@@ -43,6 +38,18 @@ def publish(client, incident, *, state="investigating", template=None, key=None,
             "channels": channels, "channels_shown": "1", "idempotency_key": key or "",
             **{f"var_{k}": v for k, v in variables.items()}}
     return client.post(f"/incidents/{incident.id}/updates/new", data=data)
+
+
+def saved_draft(app, user) -> tuple[Incident, Update]:
+    """An incident with one saved (unpublished) draft, components loaded from the fake."""
+    incident = make_incident()
+    refresh_components(statusio=channels_for(app)["statusio"], now=utcnow())
+    client = app.test_client()
+    login(client, user)
+    client.post(f"/incidents/{incident.id}/updates/new", data={
+        "action": "save", "state": "investigating", "template": "investigating",
+        "var_symptom": "errors"})
+    return incident, db.session.scalar(select(Update))
 
 
 def deliveries(update_id=None) -> dict[str, Delivery]:
@@ -225,19 +232,12 @@ def test_unanswered_create_is_found_not_duplicated(client, fakes):
 
 def test_crash_mid_publish_resumes_exactly_once(live_app, cmoc_user, fakes):
     """The worker died after status.io and X accepted, before anything was recorded."""
-    incident = make_incident()
-    refresh_components(statusio=channels_for(live_app)["statusio"], now=utcnow())
-    client = live_app.test_client()
-    login(client, cmoc_user)
-    client.post(f"/incidents/{incident.id}/updates/new", data={
-        "action": "save", "state": "investigating", "template": "investigating",
-        "var_symptom": "errors"})
-    update = db.session.scalar(select(Update))
+    incident, update = saved_draft(live_app, cmoc_user)
     past = utcnow() - timedelta(minutes=10)
     start_publish(update=update, channels=set(ALL), confirm_public=False, actor=cmoc_user,
                   cadence=live_app.config["CADENCE_MATRIX"], now=past)
     channels = channels_for(live_app)
-    from cmoc.services.publishing import _context
+    from cmoc.services.delivering import _context
 
     for name in ("statusio", "twitter", "slack"):
         delivery = deliveries()[name]
@@ -287,14 +287,8 @@ def test_concurrent_publishes_of_one_draft_post_once(live_app, cmoc_user, fakes)
     """Twenty requests race to publish the same draft: one wins, one post per channel."""
     import threading
 
-    incident = make_incident()
-    refresh_components(statusio=channels_for(live_app)["statusio"], now=utcnow())
-    client = live_app.test_client()
-    login(client, cmoc_user)
-    client.post(f"/incidents/{incident.id}/updates/new", data={
-        "action": "save", "state": "investigating", "template": "investigating",
-        "var_symptom": "errors", "idempotency_key": "race"})
-    update_id = db.session.scalar(select(Update.id))
+    incident, update = saved_draft(live_app, cmoc_user)
+    update_id = update.id
     user_id, incident_id = cmoc_user.id, incident.id
     barrier = threading.Barrier(20)
     outcomes = []

@@ -24,6 +24,7 @@ from cmoc.extensions import db
 from cmoc.models import Incident, Update
 from cmoc.services import ValidationError
 from cmoc.services.components import component_catalog
+from cmoc.services.delivering import start_background
 from cmoc.services.drafts import AlreadyPublished, DraftInput, find_by_key, save_draft
 from cmoc.services.incidents import (
     IncidentFields,
@@ -32,12 +33,7 @@ from cmoc.services.incidents import (
     edit_incident,
     list_incidents,
 )
-from cmoc.services.publishing import (
-    PublishConflict,
-    retry_deliveries,
-    start_background,
-    start_publish,
-)
+from cmoc.services.publishing import PublishConflict, retry_deliveries, start_publish
 from cmoc.timeutil import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

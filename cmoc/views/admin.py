@@ -12,7 +12,7 @@ from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services import ValidationError
 from cmoc.services.components import refresh_components
-from cmoc.services.publishing import channels_for
+from cmoc.services.delivering import channels_for
 from cmoc.services.tokens import create_token, list_tokens, revoke_token
 from cmoc.services.users import create_user, set_active, set_role
 from cmoc.timeutil import utcnow

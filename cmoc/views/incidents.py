@@ -10,6 +10,7 @@ from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import components_fetched_at
+from cmoc.services.delivering import channels_for
 from cmoc.services.incidents import (
     IncidentResolved,
     declare_incident,
@@ -20,7 +21,6 @@ from cmoc.services.incidents import (
     timeline_entries,
 )
 from cmoc.services.metrics import incident_comms
-from cmoc.services.publishing import channels_for
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 from cmoc.views.common import component_names, incident_fields_from, incident_or_404

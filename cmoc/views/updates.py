@@ -22,6 +22,7 @@ from cmoc.enums import (
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update
 from cmoc.services import ValidationError
+from cmoc.services.delivering import channels_for, start_background
 from cmoc.services.drafts import (
     AlreadyPublished,
     DraftInput,
@@ -30,13 +31,7 @@ from cmoc.services.drafts import (
     draft_from_update,
     save_draft,
 )
-from cmoc.services.publishing import (
-    PublishConflict,
-    channels_for,
-    retry_deliveries,
-    start_background,
-    start_publish,
-)
+from cmoc.services.publishing import PublishConflict, retry_deliveries, start_publish
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
 from cmoc.views.common import incident_or_404, library
@@ -181,6 +176,14 @@ def _send_and_report(update: Update) -> None:
             CHANNEL_LABELS[d.channel] for d in dry) if dry else ""), "success")
 
 
+def _update_or_404(incident_id: int, update_id: int) -> tuple[Incident, Update]:
+    incident = incident_or_404(incident_id)
+    update = db.session.get(Update, update_id)
+    if update is None or update.incident_id != incident.id:
+        abort(404)
+    return incident, update
+
+
 @bp.route("/incidents/<int:incident_id>/updates/new", methods=["GET", "POST"])
 @role_required(Role.CMOC)
 def new_update(incident_id: int):
@@ -190,10 +193,7 @@ def new_update(incident_id: int):
 @bp.route("/incidents/<int:incident_id>/updates/<int:update_id>", methods=["GET", "POST"])
 @role_required(Role.CMOC)
 def edit_update(incident_id: int, update_id: int):
-    incident = incident_or_404(incident_id)
-    update = db.session.get(Update, update_id)
-    if update is None or update.incident_id != incident.id:
-        abort(404)
+    incident, update = _update_or_404(incident_id, update_id)
     if not update.is_draft:
         return redirect(url_for("web.incident_detail", incident_id=incident.id,
                                 _anchor=f"update-{update.id}"))
@@ -203,10 +203,7 @@ def edit_update(incident_id: int, update_id: int):
 @bp.post("/incidents/<int:incident_id>/updates/<int:update_id>/retry")
 @role_required(Role.CMOC)
 def retry_update(incident_id: int, update_id: int):
-    incident = incident_or_404(incident_id)
-    update = db.session.get(Update, update_id)
-    if update is None or update.incident_id != incident.id:
-        abort(404)
+    incident, update = _update_or_404(incident_id, update_id)
     try:
         retry_deliveries(update=update, channels=set(request.form.getlist("channels")),
                          now=utcnow(), actor=current_user)

@@ -12,14 +12,6 @@ from cmoc.services.tokens import create_token
 from cmoc.timeutil import utcnow
 from tests.browser.conftest import screenshot
 from tests.factories import PASSWORD, make_incident, make_user
-from tests.oidc_provider import OidcProvider
-
-
-@pytest.fixture
-def provider():
-    server = OidcProvider().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
