@@ -1,0 +1,102 @@
+"""Load against gunicorn: 50 clients drafting, previewing and publishing to the fakes for
+CMOC_LOAD_SECONDS (60 by default): no 5xx, no lost or doubled delivery; p99 printed."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from cmoc.extensions import db
+from cmoc.models import Delivery, Update
+from cmoc.services.components import refresh_components
+from cmoc.services.delivering import channels_for
+from cmoc.timeutil import utcnow
+from tests.factories import make_incident, make_user
+
+CLIENTS = 50
+SECONDS = float(os.environ.get("CMOC_LOAD_SECONDS", "60"))
+
+
+def test_fifty_clients_for_a_minute(live_app, fakes, start_server):
+    make_user("carol", "cmoc")
+    incidents = [make_incident(title=f"Load {i}", severity="S3", components=["API"]).id
+                 for i in range(CLIENTS)]
+    refresh_components(statusio=channels_for(live_app)["statusio"], now=utcnow())
+    db.session.commit()
+    server = start_server(CMOC_PUBLISH_WAIT_SECONDS="0.5", WEB_THREADS="16")
+    latencies: dict[str, list[float]] = {"dashboard": [], "draft": [], "preview": [],
+                                         "publish": []}
+    statuses: list[int] = []
+    published: list[int] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + SECONDS
+
+    def client(n: int) -> None:
+        session, token = server.session("carol")
+        incident = incidents[n]
+        base = f"{server.url}/incidents/{incident}"
+        i = 0
+        while time.monotonic() < stop_at:
+            i += 1
+            calls = [("dashboard", "GET", server.url + "/", None),
+                     ("draft", "GET", base + "/updates/new", None),
+                     ("preview", "POST", base + "/preview",
+                      {"state": "investigating", "template": "investigating",
+                       "var_symptom": f"slow pages {n}-{i}"})]
+            if i % 10 == 0:
+                calls.append(("publish", "POST", base + "/updates/new", {
+                    "action": "publish", "state": "investigating", "template": "investigating",
+                    "var_symptom": f"slow pages for client {n}, round {i}",
+                    "channels": ["statusio", "twitter", "slack"], "channels_shown": "1",
+                    "idempotency_key": f"load-{n}-{i}", "csrf_token": token}))
+            for name, method, url, data in calls:
+                started = time.perf_counter()
+                response = session.request(method, url, data=data, timeout=60,
+                                            allow_redirects=False,
+                                            headers={"X-CSRFToken": token})
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies[name].append(elapsed)
+                    statuses.append(response.status_code)
+                    if name == "publish" and response.status_code == 302:
+                        published.append(incident)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=SECONDS + 120)
+    # Let the last deliveries settle, then count.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        unsettled = db.session.scalar(select(func.count(Delivery.id)).where(
+            Delivery.status.in_(["pending", "sending"])))
+        db.session.rollback()
+        if not unsettled:
+            break
+        time.sleep(0.5)
+    server_errors = [s for s in statuses if s >= 500]
+    report = {name: (len(v), statistics.median(v) * 1000,
+                     sorted(v)[int(0.99 * (len(v) - 1))] * 1000) for name, v in latencies.items()
+              if v}
+    print(f"\nload: {CLIENTS} clients, {SECONDS:.0f}s, {len(statuses)} requests, "
+          f"{len(published)} publishes")
+    for name, (count, p50, p99) in report.items():
+        print(f"  {name:9} n={count:5} p50={p50:7.1f}ms p99={p99:7.1f}ms")
+    assert server_errors == []
+    assert published, "no publish happened"
+    updates = db.session.scalar(select(func.count(Update.id)).where(
+        Update.published_at.is_not(None)))
+    sent = db.session.execute(select(Delivery.channel, func.count()).where(
+        Delivery.status == "sent").group_by(Delivery.channel)).all()
+    assert updates == len(published)
+    assert dict(sent) == {"statusio": updates, "twitter": updates, "slack": updates}
+    # Exactly one post per delivery on the fakes: nothing lost, nothing doubled.
+    messages = sum(len(i["messages"]) for i in fakes.incidents.values())
+    assert messages == updates and len(fakes.tweets) == updates
+    assert len(fakes.slack_messages) == updates
