@@ -46,9 +46,16 @@ test: install-test browser
 lint: install-test
 	$(VENV)/bin/ruff check cmoc tests bench
 
-# Benchmarks print their figures; results are kept in docs/benchmarks.md.
+# Benchmarks print their figures; results are kept in docs/benchmarks.md. The scale and
+# PostgreSQL runs use BENCH_DATABASE_URL (its public schema is reset).
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/cmoc_bench
 bench: install-test
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
+	$(PY) -m bench.fanout
+	$(PY) -m bench.web
 	$(PY) -m bench.reminders
+	$(PY) -m bench.reminders --database-url $(BENCH_DATABASE_URL)
+	$(PY) -m bench.scale --database-url $(BENCH_DATABASE_URL)
 
 migrate: install .env
 	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db migrate -m "$(m)"

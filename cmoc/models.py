@@ -41,7 +41,11 @@ class User(UserMixin, db.Model):
 
 class Incident(db.Model):
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_active_due", "resolved_at", "next_update_due_at"),)
+    __table_args__ = (
+        Index("ix_incidents_active_due", "resolved_at", "next_update_due_at"),
+        # The communication report selects incidents by declaration time.
+        Index("ix_incidents_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,136 @@
+"""Scale on PostgreSQL: 100,000 past incidents and 1,000,000 updates; p50/p99 of the
+dashboard, an incident page, the API list and the communication report, and the query plans.
+
+    .venv/bin/python -m bench.scale --database-url postgresql://postgres@127.0.0.1:5432/cmoc_bench
+
+The database's public schema is dropped and rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+
+from flask_migrate import upgrade
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
+
+from cmoc import create_app
+from cmoc.extensions import db
+from cmoc.services.tokens import create_token
+from cmoc.timeutil import utcnow
+
+SEED = """
+INSERT INTO users (username, password_hash, role, active, created_at)
+SELECT 'cmoc' || g, :hash, 'cmoc', true, now() FROM generate_series(1, 20) g;
+INSERT INTO incidents (title, severity, state, status, components, issue_url, declared_by_id,
+    cmoc_id, created_at, updated_at, resolved_at, last_published_at, next_update_due_at)
+SELECT 'Past incident ' || g, 'S' || (1 + g % 4),
+       CASE WHEN g > :n - 10 THEN 'investigating' ELSE 'resolved' END,
+       CASE WHEN g > :n - 10 THEN 'service_disruption' ELSE 'operational' END,
+       '["API", "Website"]', 'https://gitlab.com/x/-/issues/' || g, 1 + g % 20, 1 + g % 20,
+       now() - ((:n - g) * interval '10 minutes') - interval '2 hours',
+       now() - ((:n - g) * interval '10 minutes'),
+       CASE WHEN g > :n - 10 THEN NULL ELSE now() - ((:n - g) * interval '10 minutes') END,
+       now() - ((:n - g) * interval '10 minutes') - interval '1 hour',
+       CASE WHEN g > :n - 10 THEN now() + (g % 7) * interval '1 minute' END
+FROM generate_series(1, :n) g;
+INSERT INTO updates (incident_id, author_id, published_by_id, phase, state, status, template,
+    variables, text_statusio, text_twitter, text_slack, edited_channels, created_at, updated_at,
+    published_at, severity_at_publish, cadence_minutes, next_due_at)
+SELECT i.id, i.declared_by_id, i.declared_by_id, 'published',
+       (ARRAY['investigating','identified','monitoring','monitoring','monitoring',
+              'monitoring','monitoring','monitoring','monitoring','resolved'])[u],
+       'degraded_performance', 'investigating', '{}', 'Status page text ' || u,
+       'Tweet ' || i.id || '-' || u, 'Slack text', '[]',
+       i.created_at + u * interval '9 minutes', i.created_at + u * interval '9 minutes',
+       i.created_at + u * interval '9 minutes', i.severity, 10,
+       i.created_at + u * interval '9 minutes' + interval '10 minutes'
+FROM incidents i CROSS JOIN generate_series(1, :per) u;
+ANALYZE;
+"""
+
+PLANS = {
+    "dashboard: active incidents by due time":
+        "SELECT * FROM incidents WHERE resolved_at IS NULL ORDER BY next_update_due_at LIMIT 200",
+    "resolved list: newest first":
+        "SELECT * FROM incidents WHERE resolved_at IS NOT NULL ORDER BY resolved_at DESC "
+        "LIMIT 200",
+    "incident page: its updates":
+        "SELECT * FROM updates WHERE incident_id = 4242 ORDER BY created_at DESC, id DESC",
+    "report: incidents declared in 30 days":
+        "SELECT * FROM incidents WHERE created_at >= now() - interval '30 days' "
+        "ORDER BY created_at LIMIT 2000",
+}
+
+
+def timed(client, path, n, headers=None) -> tuple[float, float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(path() if callable(path) else path, headers=headers or {})
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (response.status_code, path)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--updates-per-incident", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=40)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": args.database_url,
+                          "INSTANCE_PATH": workdir, "WTF_CSRF_ENABLED": False})
+        with app.app_context():
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+            upgrade()
+            started = time.perf_counter()
+            for statement in SEED.split(";\n"):
+                if statement.strip():
+                    db.session.execute(text(statement), {
+                        "hash": generate_password_hash("bench-password"), "n": args.incidents,
+                        "per": args.updates_per_incident})
+            db.session.commit()
+            counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}"))
+                      for t in ("incidents", "updates")}
+            print(f"seeded {counts['incidents']:,} incidents and {counts['updates']:,} updates "
+                  f"in {time.perf_counter() - started:.0f}s (PostgreSQL)")
+            token = create_token(username="cmoc1", name="bench", now=utcnow())[1]
+            print("\nquery plans:")
+            for name, sql in PLANS.items():
+                plan = "\n".join(r[0] for r in db.session.execute(text("EXPLAIN " + sql)))
+                nodes = [n for n in ("Index Only Scan", "Index Scan", "Bitmap Index Scan",
+                                     "Seq Scan") if n in plan]
+                print(f"  {name:42} {', '.join(nodes)}")
+                first = plan.splitlines()[0].strip()
+                print(f"      {first[:110]}")
+            db.session.remove()
+        client = app.test_client()
+        assert client.post("/login", data={"username": "cmoc1",
+                                           "password": "bench-password"}).status_code == 302
+        high = args.incidents
+        pages = [
+            ("dashboard", "/", None),
+            ("incident page", lambda: f"/incidents/{random.randint(1, high)}", None),
+            ("API list (all, 100)", "/api/v1/incidents?state=all&limit=100",
+             {"Authorization": f"Bearer {token}"}),
+            ("resolved list", "/incidents/resolved", None),
+            ("comms report (30 days)", "/reports/comms", None),
+        ]
+        print(f"\n{'page':24} {'p50 ms':>8} {'p99 ms':>8}   ({args.requests} requests each, "
+              "in-process client)")
+        for name, path, headers in pages:
+            p50, p99 = timed(client, path, args.requests, headers)
+            print(f"{name:24} {p50:>8.1f} {p99:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
