@@ -27,6 +27,8 @@ def cmoc_client(client):
 def test_declare_incident_then_draft(cmoc_client):
     page = cmoc_client.get("/incidents/new")
     assert b"Git Operations" in page.data
+    assert b"<title>Declare incident \xc2\xb7 cmoc</title>" in page.data
+    assert b"Refresh components from status.io" in page.data
     response = cmoc_client.post("/incidents/new", data=VALID)
     assert response.status_code == 302
     incident = db.session.query(Incident).one()

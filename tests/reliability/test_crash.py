@@ -31,7 +31,7 @@ def test_killed_mid_publish_completes_exactly_once(live_app, fakes, start_server
     server = start_server(CMOC_PUBLISH_WAIT_SECONDS="0.1")
     session, token = server.session("carol")
     # status.io answers at once; X and Slack are slow, so the kill lands while they are open.
-    fakes.latency.update({"twitter": 2.0, "slack": 2.0})
+    fakes.latency.update({"twitter": 4.0, "slack": 4.0})
     response = session.post(f"{server.url}/incidents/{incident.id}/updates/new", timeout=30,
                             allow_redirects=False, data={
                                 "csrf_token": token, "action": "publish",
@@ -45,7 +45,7 @@ def test_killed_mid_publish_completes_exactly_once(live_app, fakes, start_server
         time.sleep(0.05)
     assert states() == {"statusio": "sent", "twitter": "sending", "slack": "sending"}
     server.kill()
-    time.sleep(2.5)  # the fakes finish what they were asked: the tweet and message exist now
+    time.sleep(4.5)  # the fakes finish what they were asked: the tweet and message exist now
     assert len(fakes.tweets) == 1 and len(fakes.slack_messages) == 1
     assert states() == {"statusio": "sent", "twitter": "sending", "slack": "sending"}
 
