@@ -65,5 +65,5 @@ class Channel(Protocol):
     def send(self, payload: dict[str, Any]) -> ChannelResult:
         """Sends the payload once; expected remote failures come back as a failed result."""
 
-    def find_existing(self, payload: dict[str, Any], marker: str) -> ChannelResult | None:
+    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
         """After a crash with the outcome unknown: the earlier post if the remote has it."""

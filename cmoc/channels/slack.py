@@ -112,7 +112,7 @@ class Slack:
             thread["slack_thread_ts"] = ts
         return ChannelResult.sent(ts, **thread)
 
-    def find_existing(self, payload: dict[str, Any], marker: str) -> ChannelResult | None:
+    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
         """Finds an earlier post of this payload by its message metadata."""
         params = {"channel": payload["channel"], "limit": 100, "include_all_metadata": "true"}
         method = "conversations.history"

@@ -150,7 +150,7 @@ class StatusIO:
                                         outcome_unknown=True)
         return ChannelResult.sent(payload["body"]["incident_id"])
 
-    def find_existing(self, payload: dict[str, Any], marker: str) -> ChannelResult | None:
+    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
         """Looks for the incident or message an earlier, unanswered attempt may have created."""
         body = payload["body"]
         details = body["incident_details"]

@@ -83,7 +83,7 @@ class Twitter:
                                         outcome_unknown=True)
         return ChannelResult.sent(str(tweet_id), twitter_last_tweet_id=str(tweet_id))
 
-    def find_existing(self, payload: dict[str, Any], marker: str) -> ChannelResult | None:
+    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
         # X refuses an identical tweet with 403 "duplicate content", so sending again is the
         # check: a duplicate answer means the earlier attempt went out.
         return None

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from sqlalchemy import event, select
 
 from cmoc.extensions import db
@@ -48,8 +48,6 @@ def record(action: str, *, actor: User | None, target: Any = None,
         target_type=target_type, target_id=target_id, ip=source_ip(), via=_via(),
         before=_jsonable(before), after=_jsonable(after))
     db.session.add(entry)
-    if has_request_context():
-        g.last_audit = entry
     return entry
 
 

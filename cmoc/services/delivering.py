@@ -149,7 +149,7 @@ def deliver(*, delivery_id: int, channels: dict[str, Channel], policy: RetryPoli
     while True:
         result = None
         if delivery.outcome_unknown:
-            result = channel.find_existing(payload, str(delivery.update_id))
+            result = channel.find_existing(payload)
             if result is not None and not result.ok:
                 # Could not look: keep it unknown and let the clock look again later.
                 return _failed(delivery, result, policy=policy, clock=clock,

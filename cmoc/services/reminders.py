@@ -206,7 +206,7 @@ def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
                                error="Nobody to remind: set your Slack user id on your profile "
                                      "or SLACK_REMINDER_CHANNEL.")
             if look_first:
-                found = slack.find_existing(payload, str(reminder.id))
+                found = slack.find_existing(payload)
                 if found is not None and found.ok:
                     reminder.external_id = found.external_id
                     return _record(reminder, "sent", now=now)

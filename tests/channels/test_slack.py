@@ -97,6 +97,6 @@ def test_find_existing_by_metadata():
                                    "event_payload": {"update_id": 3, "incident_id": 2}}},
         {"ts": "9.2", "metadata": {"event_type": "cmoc_update",
                                    "event_payload": {"update_id": 4, "incident_id": 2}}}]})
-    found = adapter().find_existing(payload, "4")
+    found = adapter().find_existing(payload)
     assert found.ok and found.external_id == "9.2"
     assert found.thread["slack_thread_ts"] == "9.2"

@@ -153,12 +153,12 @@ def test_find_existing_after_unknown_outcome():
         "active_incidents": [{"_id": "inc-9", "name": "Elevated error rates",
                               "messages": [{"details": "We're seeing"}]}],
         "resolved_incidents": []}})
-    found = channel.find_existing(payload, "7")
+    found = channel.find_existing(payload)
     assert found.ok and found.external_id == "inc-9"
     update = channel.build(ctx(statusio_incident_id="inc-9", text="Second"))
     responses.get(f"{BASE}/incident/{PAGE}/inc-9", json={**OK, "result": [
         {"_id": "inc-9", "messages": [{"details": "We're seeing"}]}]})
-    assert channel.find_existing(update, "8") is None
+    assert channel.find_existing(update) is None
 
 
 @responses.activate
