@@ -106,3 +106,10 @@ def test_prometheus_metrics_and_protection(make_app):
 def test_metrics_without_token_is_loopback_only(app, client):
     assert client.get("/metrics").status_code == 200
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 403
+
+
+def test_csv_cells_cannot_start_a_formula():
+    from cmoc.csvexport import csv_text
+
+    text = csv_text(["a", "b", "c"], [["=HYPERLINK(x)", "@SUM(1)", 3], ["plain", "-2", None]])
+    assert text.splitlines() == ["a,b,c", "'=HYPERLINK(x),'@SUM(1),3", "plain,'-2,"]

@@ -7,9 +7,8 @@ every database, and by a trigger on PostgreSQL).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from flask import has_request_context, request
 from sqlalchemy import event, select
 
+from cmoc.csvexport import csv_text
 from cmoc.extensions import db
 from cmoc.models import AuditEntry, User
 from cmoc.timeutil import utcnow
@@ -103,23 +103,15 @@ def query_audit(f: AuditFilter, *, limit: int = 500) -> list[AuditEntry]:
 
 
 def audit_csv(entries: list[AuditEntry]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "at", "actor", "action", "target_type", "target_id", "ip", "via",
-                     "before", "after"])
-    for e in entries:
-        writer.writerow([e.id, e.at.isoformat(), e.actor_name or "", e.action,
-                         e.target_type or "", e.target_id or "", e.ip or "", e.via,
-                         _csv_json(e.before), _csv_json(e.after)])
-    return buffer.getvalue()
+    def as_json(value) -> str:
+        return json.dumps(value, sort_keys=True, default=str) if value is not None else ""
 
-
-def _csv_json(value) -> str:
-    import json
-
-    text = json.dumps(value, sort_keys=True, default=str) if value is not None else ""
-    # Spreadsheet formula injection: a leading =, +, - or @ is neutralised.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return csv_text(
+        ["id", "at", "actor", "action", "target_type", "target_id", "ip", "via", "before",
+         "after"],
+        ([e.id, e.at.isoformat(), e.actor_name or "", e.action, e.target_type or "",
+          e.target_id or "", e.ip or "", e.via, as_json(e.before), as_json(e.after)]
+         for e in entries))
 
 
 class AppendOnlyError(RuntimeError):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, render_template, request
 
 from cmoc.auth import role_required
+from cmoc.csvexport import csv_text
 from cmoc.enums import Role
 from cmoc.services.audit import AuditFilter, audit_csv, query_audit
 from cmoc.services.metrics import report
@@ -67,21 +66,14 @@ def comms_report():
 def comms_export():
     since, until = _period()
     data = report(since=since, until=until)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["incident_id", "title", "severity", "declared_at", "first_public_at",
-                     "time_to_first_update_s", "updates_with_due", "late_updates",
-                     "late_minutes_total", "reminders", "escalations"])
-    for c in data.incidents:
-        writer.writerow([c.incident_id, _cell(c.title), c.severity, c.declared_at.isoformat(),
-                         c.first_public_at.isoformat() if c.first_public_at else "",
-                         f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None
-                         else "", len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}",
-                         c.reminders, c.escalations])
-    return Response(buffer.getvalue(), mimetype="text/csv",
+    body = csv_text(
+        ["incident_id", "title", "severity", "declared_at", "first_public_at",
+         "time_to_first_update_s", "updates_with_due", "late_updates", "late_minutes_total",
+         "reminders", "escalations"],
+        ([c.incident_id, c.title, c.severity, c.declared_at.isoformat(),
+          c.first_public_at.isoformat() if c.first_public_at else "",
+          f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None else "",
+          len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}", c.reminders, c.escalations]
+         for c in data.incidents))
+    return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cmoc-comms.csv"})
-
-
-def _cell(text: str) -> str:
-    # Spreadsheet formula injection: neutralise a leading =, +, - or @.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
