@@ -109,10 +109,10 @@ def refresh_components_command() -> None:
     from flask import current_app
 
     from cmoc.services.components import refresh_components
-    from cmoc.services.delivering import channels_for
+    from cmoc.services.delivering import statusio_for
     from cmoc.timeutil import utcnow
 
-    count, error = refresh_components(statusio=channels_for(current_app)["statusio"],
+    count, error = refresh_components(statusio=statusio_for(current_app),
                                       now=utcnow())
     if error:
         click.echo(f"error: {error}", err=True)

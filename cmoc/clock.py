@@ -19,7 +19,7 @@ from cmoc.extensions import db
 from cmoc.services.audit import record_config_change
 from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
-from cmoc.services.delivering import channels_for, resume_deliveries
+from cmoc.services.delivering import resume_deliveries, statusio_for
 from cmoc.services.reminders import send_reminders
 from cmoc.timeutil import utcnow
 
@@ -44,7 +44,7 @@ def resume_deliveries_job(app: Flask) -> None:
 
 def refresh_components_job(app: Flask) -> None:
     with app.app_context():
-        statusio = channels_for(app)["statusio"]
+        statusio = statusio_for(app)
         if statusio.configured:
             count, error = refresh_components(statusio=statusio, now=utcnow())
             if error:

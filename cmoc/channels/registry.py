@@ -12,24 +12,42 @@ from cmoc.channels.slack import Slack
 from cmoc.channels.statusio import StatusIO
 from cmoc.channels.twitter import Twitter, make_client
 
+# The settings each channel needs before it sends anything (else it is in dry-run).
+REQUIRED = {
+    "statusio": ("STATUSIO_API_ID", "STATUSIO_API_KEY", "STATUSIO_STATUSPAGE_ID"),
+    "twitter": ("TWITTER_CONSUMER_KEY", "TWITTER_CONSUMER_SECRET", "TWITTER_ACCESS_TOKEN",
+                "TWITTER_ACCESS_TOKEN_SECRET"),
+    "slack": ("SLACK_BOT_TOKEN", "SLACK_ADVOCATES_CHANNEL"),
+}
 
-def twitter_configured(config: dict[str, Any]) -> bool:
-    return all(config.get(k) for k in ("TWITTER_CONSUMER_KEY", "TWITTER_CONSUMER_SECRET",
-                                       "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET"))
+
+def configured_channels(config: dict[str, Any]) -> dict[str, bool]:
+    """Which channels have credentials, from the config alone (no adapter is built)."""
+    return {name: all(config.get(k) for k in keys) for name, keys in REQUIRED.items()}
+
+
+def _timeout(config: dict[str, Any]) -> tuple[float, float]:
+    return (config.get("HTTP_CONNECT_TIMEOUT", 3.05), config.get("HTTP_READ_TIMEOUT", 10))
+
+
+def build_statusio(config: dict[str, Any], *, components: list[dict[str, Any]],
+                   session: requests.Session | None = None) -> StatusIO:
+    component_ids = {c["name"]: (c.get("id"), list(c.get("containers") or [])) for c in components}
+    return StatusIO(
+        session=session or make_session(timeout=_timeout(config)),
+        base_url=config["STATUSIO_API_URL"], api_id=config.get("STATUSIO_API_ID"),
+        api_key=config.get("STATUSIO_API_KEY"),
+        statuspage_id=config.get("STATUSIO_STATUSPAGE_ID"), components=component_ids,
+        notify=config.get("STATUSIO_NOTIFY"),
+    )
 
 
 def build_channels(config: dict[str, Any], *, components: list[dict[str, Any]],
                    session: requests.Session | None = None) -> dict[str, Channel]:
     """Fresh adapters (one HTTP session each unless one is injected)."""
-    timeout = (config.get("HTTP_CONNECT_TIMEOUT", 3.05), config.get("HTTP_READ_TIMEOUT", 10))
-    component_ids = {c["name"]: (c.get("id"), list(c.get("containers") or [])) for c in components}
-    statusio = StatusIO(
-        session=session or make_session(timeout=timeout), base_url=config["STATUSIO_API_URL"],
-        api_id=config.get("STATUSIO_API_ID"), api_key=config.get("STATUSIO_API_KEY"),
-        statuspage_id=config.get("STATUSIO_STATUSPAGE_ID"), components=component_ids,
-        notify=config.get("STATUSIO_NOTIFY"),
-    )
-    configured = twitter_configured(config)
+    timeout = _timeout(config)
+    statusio = build_statusio(config, components=components, session=session)
+    configured = configured_channels(config)["twitter"]
     twitter = Twitter(
         client=make_client(
             consumer_key=config.get("TWITTER_CONSUMER_KEY"),

@@ -17,11 +17,12 @@ from flask import Flask, current_app
 from sqlalchemy import func, or_, select, update
 
 from cmoc.channels import Channel, ChannelResult, PostContext
-from cmoc.channels.registry import build_channels
+from cmoc.channels.registry import build_channels, build_statusio
+from cmoc.channels.statusio import StatusIO
 from cmoc.enums import DeliveryStatus, UpdatePhase
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update
-from cmoc.services.components import component_catalog, components_fetched_at, ensure_components
+from cmoc.services.components import component_catalog, ensure_components
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,14 @@ class RetryPolicy:
 
 def channels_for(app: Flask, *, fetch_components: bool = False) -> dict[str, Channel]:
     """The adapters; with fetch_components, status.io's component ids are loaded if missing."""
-    channels = build_channels(app.config, components=component_catalog(app.config))
-    if fetch_components and channels["statusio"].configured and components_fetched_at() is None:
-        ensure_components(statusio=channels["statusio"], now=utcnow())
-        channels = build_channels(app.config, components=component_catalog(app.config))
-    return channels
+    if fetch_components:
+        ensure_components(statusio=statusio_for(app), now=utcnow())
+    return build_channels(app.config, components=component_catalog(app.config))
+
+
+def statusio_for(app: Flask) -> StatusIO:
+    """Only the status.io adapter (component list and refresh need nothing else)."""
+    return build_statusio(app.config, components=component_catalog(app.config))
 
 
 def run_deliveries(app: Flask, update_id: int, *, sleep: Callable[[float], None] = time.sleep,

@@ -12,7 +12,7 @@ from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services import ValidationError
 from cmoc.services.components import refresh_components
-from cmoc.services.delivering import channels_for
+from cmoc.services.delivering import statusio_for
 from cmoc.services.tokens import create_token, list_tokens, revoke_token
 from cmoc.services.users import create_user, set_active, set_role
 from cmoc.timeutil import utcnow
@@ -62,7 +62,7 @@ def change_user(user_id: int):
 @role_required(Role.CMOC)
 def refresh_components_view():
     """Reloads the component picker from status.io's component/list."""
-    statusio = channels_for(current_app)["statusio"]
+    statusio = statusio_for(current_app)
     count, error = refresh_components(statusio=statusio, now=utcnow(), actor=current_user)
     if error:
         flash(f"Components not refreshed: {error}", "error")

@@ -9,8 +9,8 @@ from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
-from cmoc.services.components import components_fetched_at
-from cmoc.services.delivering import channels_for
+from cmoc.services.components import components_fetched_at, ensure_components
+from cmoc.services.delivering import statusio_for
 from cmoc.services.incidents import (
     IncidentResolved,
     declare_incident,
@@ -53,7 +53,7 @@ def declare():
     errors: dict[str, str] = {}
     if request.method == "GET":
         # First visit with status.io configured: show the real page's components.
-        channels_for(current_app, fetch_components=True)
+        ensure_components(statusio=statusio_for(current_app), now=utcnow())
     if request.method == "POST":
         try:
             incident = declare_incident(

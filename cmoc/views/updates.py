@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from cmoc.auth import role_required
+from cmoc.channels.registry import configured_channels
 from cmoc.enums import (
     ACTIVE_STATUSES,
     CHANNEL_LABELS,
@@ -22,7 +23,7 @@ from cmoc.enums import (
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update
 from cmoc.services import ValidationError
-from cmoc.services.delivering import channels_for, start_background
+from cmoc.services.delivering import start_background
 from cmoc.services.drafts import (
     AlreadyPublished,
     DraftInput,
@@ -61,7 +62,7 @@ def draft_from_form(form) -> DraftInput:
 
 def channel_choices(incident: Incident, draft: DraftInput, form=None) -> list[dict]:
     """Checkbox state per channel: all on, except public ones for a security issue."""
-    configured = {name: ch.configured for name, ch in channels_for(current_app).items()}
+    configured = configured_channels(current_app.config)
     security = Status.SECURITY_ISSUE.value in (incident.status, draft.status)
     choices = []
     for channel in CHANNELS:
