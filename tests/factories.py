@@ -44,3 +44,14 @@ def login(client, user: User, password: str = PASSWORD):
     response = client.post("/login", data={"username": user.username, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
+
+
+def post_context(**overrides):
+    """A channel PostContext for an S1 Investigating update; tests override what they check."""
+    from cmoc.channels import PostContext
+
+    values = dict(update_id=1, incident_id=1, title="Elevated error rates",
+                  text="We're seeing errors", state="investigating",
+                  status="service_disruption", severity="S1", components=(),
+                  issue_url="https://gitlab.com/i/1", status_page_url="https://status.gitlab.com")
+    return PostContext(**{**values, **overrides})

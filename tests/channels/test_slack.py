@@ -10,6 +10,7 @@ from responses import matchers
 from cmoc.channels import PostContext
 from cmoc.channels.http import make_session
 from cmoc.channels.slack import Slack, escape
+from tests.factories import post_context
 
 URL = "https://slack.com/api/chat.postMessage"
 AUTH = {"Authorization": "Bearer xoxb-1"}
@@ -21,12 +22,9 @@ def adapter(group_id="S0123ABC") -> Slack:
 
 
 def ctx(**extra) -> PostContext:
-    values = dict(update_id=4, incident_id=2, title="t", text="Errors on <b>API</b> & Git",
-                  state="investigating", status="service_disruption", severity="S1",
-                  components=(), issue_url="https://gitlab.com/i/1?a=1&b=2",
-                  status_page_url="https://status.gitlab.com")
-    values.update(extra)
-    return PostContext(**values)
+    return post_context(**{"update_id": 4, "incident_id": 2,
+                           "text": "Errors on <b>API</b> & Git",
+                           "issue_url": "https://gitlab.com/i/1?a=1&b=2", **extra})
 
 
 def test_escape_only_control_characters():

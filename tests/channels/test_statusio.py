@@ -11,6 +11,7 @@ from urllib3.exceptions import ProtocolError
 from cmoc.channels import PostContext
 from cmoc.channels.http import make_session
 from cmoc.channels.statusio import StatusIO
+from tests.factories import post_context
 
 BASE = "https://api.status.io/v2"
 PAGE = "5b36dc6502d06804c08349f7"
@@ -27,12 +28,8 @@ def adapter(**extra) -> StatusIO:
 
 
 def ctx(**extra) -> PostContext:
-    values = dict(update_id=7, incident_id=3, title="Elevated error rates", text="We're seeing",
-                  state="investigating", status="service_disruption", severity="S1",
-                  components=("API", "Git Operations"), issue_url="https://gitlab.com/i/1",
-                  status_page_url="https://status.gitlab.com")
-    values.update(extra)
-    return PostContext(**values)
+    return post_context(**{"update_id": 7, "incident_id": 3, "text": "We're seeing",
+                           "components": ("API", "Git Operations"), **extra})
 
 
 @responses.activate

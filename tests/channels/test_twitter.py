@@ -9,6 +9,7 @@ from responses import matchers
 
 from cmoc.channels import PostContext
 from cmoc.channels.twitter import Twitter, make_client
+from tests.factories import post_context
 
 URL = "https://api.twitter.com/2/tweets"
 
@@ -20,12 +21,7 @@ def adapter(api_url="https://api.twitter.com", clock=lambda: 1_000.0) -> Twitter
 
 
 def ctx(**extra) -> PostContext:
-    values = dict(update_id=1, incident_id=1, title="t", text="We're seeing errors",
-                  state="investigating", status="service_disruption", severity="S1",
-                  components=(), issue_url="https://gitlab.com/i/1",
-                  status_page_url="https://status.gitlab.com")
-    values.update(extra)
-    return PostContext(**values)
+    return post_context(**extra)
 
 
 @responses.activate
