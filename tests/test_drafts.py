@@ -9,7 +9,7 @@ import pytest
 from cmoc.enums import State
 from cmoc.extensions import db
 from cmoc.models import Update
-from cmoc.services.drafts import DraftInput, allowed_states, compose_draft
+from cmoc.services.drafts import DraftInput, DraftSettings, allowed_states, compose_draft
 from tests.factories import ISSUE_URL, login, make_incident, make_user
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -18,9 +18,9 @@ NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 def compose(app, incident, **draft):
     draft.setdefault("state", incident.state)
     return compose_draft(
-        incident=incident, draft=DraftInput(**draft), library=app.extensions["cmoc.templates"],
-        cadence=app.config["CADENCE_MATRIX"], status_page_url="https://status.gitlab.com",
-        body_budget=220, now=NOW,
+        incident=incident, draft=DraftInput(**draft), settings=DraftSettings(
+            library=app.extensions["cmoc.templates"], cadence=app.config["CADENCE_MATRIX"],
+            status_page_url="https://status.gitlab.com", body_budget=220), now=NOW,
     )
 
 

@@ -25,7 +25,13 @@ from cmoc.models import Incident, Update
 from cmoc.services import ValidationError
 from cmoc.services.components import component_catalog
 from cmoc.services.delivering import start_background
-from cmoc.services.drafts import AlreadyPublished, DraftInput, find_by_key, save_draft
+from cmoc.services.drafts import (
+    AlreadyPublished,
+    DraftInput,
+    DraftSettings,
+    find_by_key,
+    save_draft,
+)
 from cmoc.services.incidents import (
     IncidentFields,
     IncidentResolved,
@@ -133,7 +139,6 @@ def create_update(incident_id: int):
     update and sends nothing again."""
     incident = _incident(incident_id)
     body: UpdateCreate = request.context.json
-    config = current_app.config
     if body.idempotency_key:
         try:
             existing = find_by_key(incident=incident, key=body.idempotency_key)
@@ -151,11 +156,8 @@ def create_update(incident_id: int):
         next_update_minutes=str(body.next_update_in_minutes or ""),
         idempotency_key=body.idempotency_key or "")
     try:
-        update = save_draft(
-            incident=incident, draft=draft, author=g.api_user,
-            library=current_app.extensions["cmoc.templates"], cadence=config["CADENCE_MATRIX"],
-            status_page_url=config["STATUS_PAGE_URL"], body_budget=config["TWEET_BODY_BUDGET"],
-            now=utcnow())
+        update = save_draft(incident=incident, draft=draft, author=g.api_user,
+                            settings=DraftSettings.from_app(current_app), now=utcnow())
     except AlreadyPublished as exc:
         return update_out(exc.update), 200
     except ValidationError as exc:

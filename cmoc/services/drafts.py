@@ -37,6 +37,23 @@ class DraftInput:
     idempotency_key: str = ""
 
 
+@dataclass(frozen=True)
+class DraftSettings:
+    """What drafting needs from the app: templates, cadence, status page URL, tweet budget."""
+
+    library: TemplateLibrary
+    cadence: Cadence
+    status_page_url: str
+    body_budget: int
+
+    @classmethod
+    def from_app(cls, app) -> DraftSettings:
+        config = app.config
+        return cls(library=app.extensions["cmoc.templates"], cadence=config["CADENCE_MATRIX"],
+                   status_page_url=config["STATUS_PAGE_URL"],
+                   body_budget=config["TWEET_BODY_BUDGET"])
+
+
 @dataclass
 class DraftOutcome:
     state: State | None
@@ -63,10 +80,10 @@ def allowed_states(current: State) -> list[State]:
 
 
 def compose_draft(
-    *, incident: Incident, draft: DraftInput, library: TemplateLibrary, cadence: Cadence,
-    status_page_url: str, body_budget: int, now: datetime,
+    *, incident: Incident, draft: DraftInput, settings: DraftSettings, now: datetime,
 ) -> DraftOutcome:
     """Validates a draft and renders its texts; never raises for bad input, returns errors."""
+    library, cadence = settings.library, settings.cadence
     errors: dict[str, str] = {}
     current = incident.state_enum
     state: State | None = None
@@ -117,7 +134,7 @@ def compose_draft(
         context = MessageContext(
             title=incident.title, severity=incident.severity_enum, state=state or current,
             status=status or incident.status_enum, components=tuple(incident.components),
-            issue_url=incident.issue_url or "", status_page_url=status_page_url,
+            issue_url=incident.issue_url or "", status_page_url=settings.status_page_url,
             slack_channel=incident.slack_channel, next_update_at=next_at,
             next_update_minutes=gap_minutes,
         )
@@ -135,7 +152,7 @@ def compose_draft(
         elif len(texts[channel]) > TEXT_LIMITS[channel]:
             errors[f"text_{channel}"] = (f"{label} text is too long ({len(texts[channel])} "
                                          f"characters, at most {TEXT_LIMITS[channel]}).")
-    tweet = count_tweet(texts["twitter"], body_budget=body_budget)
+    tweet = count_tweet(texts["twitter"], body_budget=settings.body_budget)
     if texts["twitter"] and tweet.weighted_length > TWEET_LIMIT:
         errors["text_twitter"] = (f"Tweet is {tweet.weighted_length} weighted characters; "
                                   f"the limit is {TWEET_LIMIT}. Shorten it before saving.")
@@ -165,9 +182,8 @@ def _clean_status(raw: str, *, state: State | None, incident: Incident,
 
 
 def save_draft(
-    *, incident: Incident, draft: DraftInput, author: User, library: TemplateLibrary,
-    cadence: Cadence, status_page_url: str, body_budget: int, now: datetime,
-    update: Update | None = None,
+    *, incident: Incident, draft: DraftInput, author: User, settings: DraftSettings,
+    now: datetime, update: Update | None = None,
 ) -> Update:
     """Stores a new or changed draft; raises ValidationError and stores nothing on bad input.
 
@@ -180,8 +196,7 @@ def save_draft(
     if update is not None and update.phase != UpdatePhase.DRAFT.value:
         raise AlreadyPublished(update)
     outcome = compose_draft(
-        incident=incident, draft=draft, library=library, cadence=cadence,
-        status_page_url=status_page_url, body_budget=body_budget, now=now,
+        incident=incident, draft=draft, settings=settings, now=now,
     )
     if not outcome.ok:
         raise ValidationError(outcome.errors)

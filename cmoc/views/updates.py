@@ -27,6 +27,7 @@ from cmoc.services.delivering import start_background
 from cmoc.services.drafts import (
     AlreadyPublished,
     DraftInput,
+    DraftSettings,
     allowed_states,
     compose_draft,
     draft_from_update,
@@ -76,12 +77,8 @@ def channel_choices(incident: Incident, draft: DraftInput, form=None) -> list[di
 
 
 def _compose(incident: Incident, draft: DraftInput):
-    config = current_app.config
-    return compose_draft(
-        incident=incident, draft=draft, library=library(), cadence=config["CADENCE_MATRIX"],
-        status_page_url=config["STATUS_PAGE_URL"], body_budget=config["TWEET_BODY_BUDGET"],
-        now=utcnow(),
-    )
+    return compose_draft(incident=incident, draft=draft,
+                         settings=DraftSettings.from_app(current_app), now=utcnow())
 
 
 def _render_form(incident: Incident, draft: DraftInput, update: Update | None,
@@ -125,10 +122,8 @@ def _handle(incident: Incident, update: Update | None):
         return _render_form(incident, draft, update, {}, request.form)
     try:
         saved = save_draft(
-            incident=incident, draft=draft, author=current_user, library=library(),
-            cadence=current_app.config["CADENCE_MATRIX"],
-            status_page_url=current_app.config["STATUS_PAGE_URL"],
-            body_budget=current_app.config["TWEET_BODY_BUDGET"], now=utcnow(), update=update,
+            incident=incident, draft=draft, author=current_user,
+            settings=DraftSettings.from_app(current_app), now=utcnow(), update=update,
         )
     except ValidationError as exc:
         return _render_form(incident, draft, update, exc.errors, request.form)
