@@ -121,16 +121,18 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
             "pool_size": 5, "max_overflow": 25, "pool_timeout": 30, "pool_pre_ping": True})
-    # Requests larger than this are refused with 413 before anything reads them.
-    if app.config.get("MAX_CONTENT_LENGTH") is None:
-        app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["SESSION_HOURS"]))
-    # Cookies are Secure whenever the app is served over https (BASE_URL says so).
-    secure = str(app.config.get("BASE_URL", "")).startswith("https://")
-    app.config["SESSION_COOKIE_SECURE"] = app.config.get("SESSION_COOKIE_SECURE") or secure
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    # Flask's defaults exist (None), so setdefault would not apply ours.
-    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    # Our defaults for settings Flask already defaults to an empty value (so setdefault would
+    # not apply): a 413 past 256 KiB, Secure cookies when served over https, SameSite=Lax.
+    _default_unset(app, "MAX_CONTENT_LENGTH", 256 * 1024)
+    _default_unset(app, "SESSION_COOKIE_SECURE",
+                   str(app.config.get("BASE_URL", "")).startswith("https://"))
+    _default_unset(app, "SESSION_COOKIE_SAMESITE", "Lax")
+
+
+def _default_unset(app: Flask, key: str, value: Any) -> None:
+    if not app.config.get(key):
+        app.config[key] = value
 
 
 def _check_oidc(oidc: dict) -> None:
