@@ -72,15 +72,18 @@ class UpdatePhase(StrEnum):
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"      # queued, not yet handed to the channel
+    WAITING = "waiting"      # held back until an older update's post on the channel is settled
     SENDING = "sending"      # handed to the channel; outcome not yet recorded
     SENT = "sent"
     FAILED = "failed"
     DRY_RUN = "dry_run"      # channel has no credentials: payload recorded, nothing sent
     SKIPPED = "skipped"      # not selected for this update, or nothing to do
+    SUPERSEDED = "superseded"  # never sent: a newer update (or Resolved) went out on the channel
 
     @property
     def settled(self) -> bool:
-        return self not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+        return self not in (DeliveryStatus.PENDING, DeliveryStatus.WAITING,
+                            DeliveryStatus.SENDING)
 
     @property
     def label(self) -> str:

@@ -17,7 +17,8 @@ from cmoc.config import CHANNEL_ENV
 from cmoc.extensions import db
 
 PG_URL = os.environ.get("CMOC_TEST_DATABASE_URL")
-PG_SCHEMA = "cmoc_test"
+# Its own schema per checkout (CMOC_TEST_PG_SCHEMA) so two runs on one server never collide.
+PG_SCHEMA = os.environ.get("CMOC_TEST_PG_SCHEMA", "cmoc_test")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 BASE_CONFIG = {"SECRET_KEY": "test-secret-key", "TESTING": True, "WTF_CSRF_ENABLED": False}
 
