@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cmoc.enums import DeliveryStatus, Role, Severity, State, Status, UpdatePhase
@@ -100,11 +100,8 @@ class Update(db.Model):
     __tablename__ = "updates"
     __table_args__ = (
         Index("ix_updates_incident_created", "incident_id", "created_at"),
-        # At most one update per incident is being published at a time: channel threading
-        # (status.io incident, tweet thread, Slack thread) depends on the previous publish.
-        Index("uq_updates_one_publishing", "incident_id", unique=True,
-              sqlite_where=text("phase = 'publishing'"),
-              postgresql_where=text("phase = 'publishing'")),
+        # The publish order of an incident's updates: each channel posts them in this order.
+        UniqueConstraint("incident_id", "publish_seq", name="uq_updates_publish_seq"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,6 +122,8 @@ class Update(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 1, 2, 3… per incident, fixed when the update is published (under the incident's lock).
+    publish_seq: Mapped[int | None] = mapped_column()
     # Fixed at publish time, for the communication metrics: the severity then, the minutes
     # until the next update that applied, and when that next update was due.
     severity_at_publish: Mapped[str | None] = mapped_column(String(2))
@@ -157,7 +156,11 @@ class Update(db.Model):
 
 
 class Delivery(db.Model):
-    """What one channel did with one update. Unique per (update, channel): one post at most."""
+    """What one channel did with one update. Unique per (update, channel): one post at most.
+
+    Deliveries of one incident on one channel form a lane, worked in publish order by one
+    runner at a time: the runner holds a lease (token + expiry) renewed before every call.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -176,12 +179,18 @@ class Delivery(db.Model):
     retryable: Mapped[bool] = mapped_column(default=False)
     # The last attempt got no clear answer: the remote may have posted, so look before resending.
     outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    # Some attempt ever got no clear answer: X's "duplicate" may then be our own tweet.
+    maybe_posted: Mapped[bool] = mapped_column(default=False)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The first attempt: a look-up for an unanswered post searches from here.
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Held by the runner working on it (status sending); an expired lease means it died.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The audit entry of the publish or retry that caused this delivery.
     audit_id: Mapped[int | None] = mapped_column(ForeignKey("audit_log.id"))
 
@@ -236,11 +245,14 @@ class Reminder(db.Model):
     kind: Mapped[str] = mapped_column(String(16))       # due | escalation | repeat
     seq: Mapped[int] = mapped_column(default=0)
     slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16))     # sending|sent|failed|dry_run|superseded
+    # sending | sent | failed | dry_run | superseded | cancelled | undeliverable (nobody to tell)
+    status: Mapped[str] = mapped_column(String(16))
     target: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
+    # The last send got no clear answer: Slack is searched for it before any resend.
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

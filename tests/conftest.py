@@ -154,6 +154,28 @@ def live_app(make_app, fakes):
 
 
 @pytest.fixture
+def cmoc_user(live_app):
+    """A CMOC in `live_app`'s database."""
+    from tests.factories import make_user
+
+    return make_user("carol", "cmoc")
+
+
+@pytest.fixture
+def live_client(live_app, cmoc_user):
+    """A CMOC signed in to `live_app`, with status.io's components loaded from the fakes."""
+    from cmoc.services.components import refresh_components
+    from cmoc.services.delivering import channels_for
+    from cmoc.timeutil import utcnow
+    from tests.factories import login
+
+    client = live_app.test_client()
+    login(client, cmoc_user)
+    refresh_components(statusio=channels_for(live_app)["statusio"], now=utcnow())
+    return client
+
+
+@pytest.fixture
 def provider():
     """An OpenID Connect provider on loopback."""
     from tests.oidc_provider import OidcProvider

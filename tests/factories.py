@@ -55,3 +55,28 @@ def post_context(**overrides):
                   status="service_disruption", severity="S1", components=(),
                   issue_url="https://gitlab.com/i/1", status_page_url="https://status.gitlab.com")
     return PostContext(**{**values, **overrides})
+
+
+CHANNELS = ["statusio", "twitter", "slack"]
+
+
+def publish(client, incident, *, state="investigating", template=None, key=None,
+            channels=CHANNELS, **variables):
+    """Publishes through the drafting form, as a CMOC's click would."""
+    data = {"action": "publish", "state": state, "template": template or state,
+            "channels": channels, "channels_shown": "1", "idempotency_key": key or "",
+            **{f"var_{k}": v for k, v in variables.items()}}
+    return client.post(f"/incidents/{incident.id}/updates/new", data=data)
+
+
+def deliveries(update_id=None) -> dict:
+    """The deliveries (of one update, or the last of each channel), fresh from the database."""
+    from sqlalchemy import select
+
+    from cmoc.models import Delivery
+
+    db.session.expire_all()
+    query = select(Delivery)
+    if update_id:
+        query = query.where(Delivery.update_id == update_id)
+    return {d.channel: d for d in db.session.scalars(query.order_by(Delivery.id))}

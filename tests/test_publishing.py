@@ -14,30 +14,14 @@ from cmoc.services.components import refresh_components
 from cmoc.services.delivering import channels_for, resume_deliveries, run_deliveries
 from cmoc.services.publishing import PublishConflict, start_publish
 from cmoc.timeutil import utcnow
-from tests.factories import login, make_incident, make_user
+from tests.factories import deliveries, login, make_incident, make_user, publish
 
 ALL = ["statusio", "twitter", "slack"]
 
 
 @pytest.fixture
-def cmoc_user(live_app):
-    return make_user("carol", "cmoc")
-
-
-@pytest.fixture
-def client(live_app, cmoc_user):
-    client = live_app.test_client()
-    login(client, cmoc_user)
-    refresh_components(statusio=channels_for(live_app)["statusio"], now=utcnow())
-    return client
-
-
-def publish(client, incident, *, state="investigating", template=None, key=None,
-            channels=ALL, **variables):
-    data = {"action": "publish", "state": state, "template": template or state,
-            "channels": channels, "channels_shown": "1", "idempotency_key": key or "",
-            **{f"var_{k}": v for k, v in variables.items()}}
-    return client.post(f"/incidents/{incident.id}/updates/new", data=data)
+def client(live_client):
+    return live_client
 
 
 def saved_draft(app, user) -> tuple[Incident, Update]:
@@ -50,14 +34,6 @@ def saved_draft(app, user) -> tuple[Incident, Update]:
         "action": "save", "state": "investigating", "template": "investigating",
         "var_symptom": "errors"})
     return incident, db.session.scalar(select(Update))
-
-
-def deliveries(update_id=None) -> dict[str, Delivery]:
-    db.session.expire_all()
-    query = select(Delivery)
-    if update_id:
-        query = query.where(Delivery.update_id == update_id)
-    return {d.channel: d for d in db.session.scalars(query.order_by(Delivery.id))}
 
 
 def test_publish_fans_out_threads_and_resolves(client, fakes):
@@ -237,11 +213,11 @@ def test_crash_mid_publish_resumes_exactly_once(live_app, cmoc_user, fakes):
     start_publish(update=update, channels=set(ALL), confirm_public=False, actor=cmoc_user,
                   cadence=live_app.config["CADENCE_MATRIX"], now=past)
     channels = channels_for(live_app)
-    from cmoc.services.delivering import _context
+    from cmoc.services.delivering import post_context_for
 
     for name in ("statusio", "twitter", "slack"):
         delivery = deliveries()[name]
-        payload = channels[name].build(_context(delivery))
+        payload = channels[name].build(post_context_for(delivery))
         if name != "slack":  # Slack was never called
             assert channels[name].send(payload).ok
         delivery.payload = payload

@@ -65,7 +65,8 @@ def test_message_names_incident_and_links_to_the_drafting_form(remind_app):
             "template=no-material-updates&state=investigating|No material updates>") in text
     escalation = reminder_message(incident=incident, kind="escalation", now=T + 6 * MIN,
                                   base_url="https://x", mention="<!subteam^SIMOC>")
-    assert escalation.startswith("<!subteam^SIMOC> the CMOC has not posted the update due at 14:00")
+    assert escalation.startswith("<!subteam^SIMOC> the CMOC (declarer) has not posted the "
+                                 "update due at 14:00")
     assert "overdue by 6m" in escalation
 
 
@@ -175,13 +176,62 @@ def test_dry_run_without_slack_token(make_app):
         db.session.remove()
 
 
-def test_nobody_to_remind_is_a_clear_failure(make_app, fakes):
+def test_nobody_to_remind_is_shown_and_never_retried(make_app, fakes):
     other = make_app(**fakes.env())  # token but no channel and no Slack id
     with other.app_context():
-        due_incident()
-        assert send_reminders(other, now=T + MIN)["failed"] == 1
-        assert "Slack user id" in reminders()[0].error
+        incident = due_incident()
+        assert send_reminders(other, now=T + MIN)["undeliverable"] == 1
+        assert "Slack member id" in reminders()[0].error
+        for minutes in (2, 3, 4, 8):      # retried every 30 s forever, before
+            counts = send_reminders(other, now=T + minutes * MIN)
+            assert counts["sent"] == 0 and counts["failed"] == 0
+        assert [r.status for r in reminders()] == ["undeliverable", "undeliverable"]
+        assert reminders()[1].kind == "escalation"
+        viewer = make_user("viewer", "viewer")
+        client = other.test_client()
+        login(client, viewer)
+        page = client.get("/").get_data(as_text=True)
+        assert f'id="reminder-problem-{incident.id}"' in page and "Nobody to remind" in page
         db.session.remove()
+
+
+def test_escalation_goes_where_the_incident_manager_sees_it(remind_app, fakes):
+    user = make_user("dm-user", "cmoc", slack_user_id="U0123ABCD")
+    due_incident(cmoc_id=user.id, slack_channel="#incident-4711")
+    send_reminders(remind_app, now=T + MIN)
+    send_reminders(remind_app, now=T + 5 * MIN)
+    due, escalation = fakes.slack_messages
+    assert due["posted_to"] == "U0123ABCD"           # the reminder: the CMOC's DM
+    assert escalation["posted_to"] == "#incident-4711"   # the escalation: the incident channel
+    assert escalation["text"].startswith("<!subteam^SIMOC> the CMOC (<@U0123ABCD>)")
+    remind_app.config["SLACK_ESCALATION_CHANNEL"] = "#imoc-escalations"
+    due_incident(cmoc_id=user.id, slack_channel="#incident-4712")
+    send_reminders(remind_app, now=T + 5 * MIN)
+    assert fakes.slack_messages[-1]["posted_to"] == "#imoc-escalations"
+
+
+def test_escalation_without_incident_channel_goes_to_the_reminder_channel(remind_app, fakes):
+    user = make_user("dm-user", "cmoc", slack_user_id="U0123ABCD")
+    due_incident(cmoc_id=user.id)
+    send_reminders(remind_app, now=T + 6 * MIN)
+    assert fakes.slack_messages[0]["posted_to"] == "#cmoc-reminders"
+
+
+def test_unanswered_reminder_is_looked_up_not_sent_twice(remind_app, fakes):
+    """Slack posted the DM but the answer never came (read timeout): the retry finds it."""
+    remind_app.config["HTTP_READ_TIMEOUT"] = 1.0
+    user = make_user("dm-user", "cmoc", slack_user_id="U0123ABCD")
+    due_incident(cmoc_id=user.id)
+    fakes.fail("slack", "chat.postMessage", status=200, apply=True, delay=1.5,
+               body={"ok": True})
+    assert send_reminders(remind_app, now=T + MIN)["failed"] == 1
+    assert reminders()[0].outcome_unknown
+    send_reminders(remind_app, now=T + 2 * MIN)
+    assert len(fakes.slack_messages) == 1
+    reminder = reminders()[0]
+    assert reminder.status == "sent" and reminder.external_id == fakes.slack_messages[0]["ts"]
+    assert reminder.attempts == 1
+    assert fakes.calls("slack", "conversations.open")  # the DM's channel id, for the look-up
 
 
 def test_two_clocks_racing_send_one_reminder(remind_app, fakes):

@@ -12,7 +12,8 @@ State = Literal["investigating", "identified", "monitoring", "resolved"]
 Status = Literal["operational", "degraded_performance", "partial_service_disruption",
                  "service_disruption", "security_issue"]
 Channel = Literal["statusio", "twitter", "slack"]
-DeliveryState = Literal["pending", "sending", "sent", "failed", "dry_run", "skipped"]
+DeliveryState = Literal["pending", "waiting", "sending", "sent", "failed", "dry_run", "skipped",
+                        "superseded"]
 VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -65,5 +66,8 @@ class Channel(Protocol):
     def send(self, payload: dict[str, Any]) -> ChannelResult:
         """Sends the payload once; expected remote failures come back as a failed result."""
 
-    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
-        """After a crash with the outcome unknown: the earlier post if the remote has it."""
+    def find_existing(self, payload: dict[str, Any], *,
+                      since: datetime | None = None) -> ChannelResult | None:
+        """After an unclear answer or a crash: the earlier post of this payload (made at or
+        after `since`) if the remote has it; None if certainly not; a failed result if the
+        remote could not be asked."""

@@ -26,7 +26,7 @@ def configured_channels(config: dict[str, Any]) -> dict[str, bool]:
     return {name: all(config.get(k) for k in keys) for name, keys in REQUIRED.items()}
 
 
-def _timeout(config: dict[str, Any]) -> tuple[float, float]:
+def http_timeout(config: dict[str, Any]) -> tuple[float, float]:
     return (config.get("HTTP_CONNECT_TIMEOUT", 3.05), config.get("HTTP_READ_TIMEOUT", 10))
 
 
@@ -34,7 +34,7 @@ def build_statusio(config: dict[str, Any], *, components: list[dict[str, Any]],
                    session: requests.Session | None = None) -> StatusIO:
     component_ids = {c["name"]: (c.get("id"), list(c.get("containers") or [])) for c in components}
     return StatusIO(
-        session=session or make_session(timeout=_timeout(config)),
+        session=session or make_session(timeout=http_timeout(config)),
         base_url=config["STATUSIO_API_URL"], api_id=config.get("STATUSIO_API_ID"),
         api_key=config.get("STATUSIO_API_KEY"),
         statuspage_id=config.get("STATUSIO_STATUSPAGE_ID"), components=component_ids,
@@ -45,7 +45,7 @@ def build_statusio(config: dict[str, Any], *, components: list[dict[str, Any]],
 def build_channels(config: dict[str, Any], *, components: list[dict[str, Any]],
                    session: requests.Session | None = None) -> dict[str, Channel]:
     """Fresh adapters (one HTTP session each unless one is injected)."""
-    timeout = _timeout(config)
+    timeout = http_timeout(config)
     statusio = build_statusio(config, components=components, session=session)
     configured = configured_channels(config)["twitter"]
     twitter = Twitter(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -12,8 +14,14 @@ from cmoc.channels.statusio import retry_after_seconds
 from cmoc.enums import State, Status
 
 EVENT_TYPE = "cmoc_update"
-RETRYABLE_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error",
-                    "service_unavailable", "request_timeout"}
+# Slack's words for "not done, try again" (nothing was posted) ...
+RETRYABLE_ERRORS = {"ratelimited", "rate_limited", "service_unavailable", "request_timeout"}
+# ... and for "it may have partly happened" (its docs: "some aspect of the operation succeeded").
+UNKNOWN_ERRORS = {"internal_error", "fatal_error"}
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# Look for a message from a little before our first attempt (clock skew between us and Slack).
+LOOKUP_WINDOW = timedelta(minutes=2)
 
 
 def escape(text: str) -> str:
@@ -35,6 +43,7 @@ class Slack:
         self.token = token
         self.channel = channel
         self.group_id = group_id
+        self.channel_ids: dict[str, str] = {}  # names and member ids -> channel ids, for reads
 
     @property
     def configured(self) -> bool:
@@ -56,7 +65,8 @@ class Slack:
             or "<SLACK_ADVOCATES_CHANNEL>",
             "text": body,
             "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+                # verbatim: Slack must not turn a typed "@here" or "#channel" into a mention.
+                {"type": "section", "text": {"type": "mrkdwn", "text": body, "verbatim": True}},
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]},
             ],
             "unfurl_links": False,
@@ -81,8 +91,9 @@ class Slack:
             return None, ChannelResult.failed("Slack rate limit (HTTP 429)", retryable=True,
                                               retry_after=retry_after_seconds(response))
         if response.status_code >= 500:
+            # A gateway error may come after the message was stored: look before resending.
             return None, ChannelResult.failed(
-                f"Slack server error (HTTP {response.status_code})", retryable=True,
+                f"Slack server error (HTTP {response.status_code})", outcome_unknown=True,
                 retry_after=retry_after_seconds(response))
         try:
             data = response.json()
@@ -96,7 +107,8 @@ class Slack:
             hint = (" — check SLACK_BOT_TOKEN" if error in ("invalid_auth", "not_authed",
                                                            "account_inactive") else "")
             return None, ChannelResult.failed(f"Slack error: {error}{hint}",
-                                              retryable=error in RETRYABLE_ERRORS)
+                                              retryable=error in RETRYABLE_ERRORS,
+                                              outcome_unknown=error in UNKNOWN_ERRORS)
         return data, None
 
     def send(self, payload: dict[str, Any]) -> ChannelResult:
@@ -112,9 +124,21 @@ class Slack:
             thread["slack_thread_ts"] = ts
         return ChannelResult.sent(ts, **thread)
 
-    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
-        """Finds an earlier post of this payload by its message metadata."""
-        params = {"channel": payload["channel"], "limit": 100, "include_all_metadata": "true"}
+    def find_existing(self, payload: dict[str, Any], *,
+                      since: datetime | None = None) -> ChannelResult | None:
+        """Finds an earlier post of this payload by its message metadata.
+
+        Slack reads history by channel id only, so a channel name (or a member id, for a DM) is
+        first turned into its id. None means "certainly not there"; a failed result means Slack
+        could not be asked.
+        """
+        channel, failure = self.channel_id(payload["channel"])
+        if failure:
+            return failure
+        params: dict[str, Any] = {"channel": channel, "limit": 200,
+                                  "include_all_metadata": "true"}
+        if since is not None:
+            params["oldest"] = f"{(since - LOOKUP_WINDOW).timestamp():.6f}"
         method = "conversations.history"
         if payload.get("thread_ts"):
             method, params["ts"] = "conversations.replies", payload["thread_ts"]
@@ -126,8 +150,44 @@ class Slack:
             meta = message.get("metadata") or {}
             if (meta.get("event_type") == wanted["event_type"]
                     and meta.get("event_payload") == wanted["event_payload"]):
-                thread = {"slack_channel_id": payload["channel"]}
+                thread = {"slack_channel_id": channel}
                 if "thread_ts" not in payload:
                     thread["slack_thread_ts"] = message["ts"]
                 return ChannelResult.sent(message["ts"], **thread)
         return None
+
+    def channel_id(self, target: str) -> tuple[str | None, ChannelResult | None]:
+        """(channel id, None) for a channel id, name or member id, else (None, failure)."""
+        if CHANNEL_ID.match(target):
+            return target, None
+        if target in self.channel_ids:
+            return self.channel_ids[target], None
+        if MEMBER_ID.match(target):
+            data, failure = self._post("conversations.open", data={"users": target})
+            if failure:
+                return None, failure
+            found = (data.get("channel") or {}).get("id")
+        else:
+            found, failure = self._find_channel(target.lstrip("#"))
+            if failure:
+                return None, failure
+        if not found:
+            return None, ChannelResult.failed(f"Slack has no channel {target} that cmoc can see")
+        self.channel_ids[target] = found
+        return found, None
+
+    def _find_channel(self, name: str) -> tuple[str | None, ChannelResult | None]:
+        cursor = ""
+        for _ in range(50):  # 50 pages of 200: far more channels than a workspace has
+            data, failure = self._post("conversations.list", data={
+                "types": "public_channel,private_channel", "exclude_archived": "true",
+                "limit": 200, **({"cursor": cursor} if cursor else {})})
+            if failure:
+                return None, failure
+            for channel in data.get("channels") or []:
+                if channel.get("name") == name:
+                    return channel.get("id"), None
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        return None, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -19,6 +20,10 @@ STATE_CODES = {"investigating": 100, "identified": 200, "monitoring": 300}
 # rejects the same text twice (403 duplicate).
 DEFAULT_NOTIFY = {"notify_email": "1", "notify_sms": "1", "notify_webhook": "1", "social": "0",
                   "irc": "1", "hipchat": "0", "slack": "1", "msteams": "1"}
+
+
+# Our clock and status.io's may disagree a little: a post is "after our first attempt" within it.
+LOOKUP_SKEW = timedelta(minutes=2)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -109,12 +114,10 @@ class StatusIO:
                 f"status.io rate limit (HTTP 429){envelope_message}", retryable=True,
                 retry_after=retry_after_seconds(response))
         if code >= 500:
-            # A gateway timeout may hide a request that was carried out.
-            unknown = code == 504
+            # Any server or gateway error may hide a request that was carried out: unknown.
             return None, ChannelResult.failed(
                 f"status.io server error (HTTP {code}){envelope_message}",
-                retryable=not unknown, outcome_unknown=unknown,
-                retry_after=retry_after_seconds(response))
+                outcome_unknown=True, retry_after=retry_after_seconds(response))
         if code >= 400:
             hint = " — check STATUSIO_API_ID/STATUSIO_API_KEY" if code in (401, 403) else ""
             return None, ChannelResult.failed(
@@ -150,21 +153,31 @@ class StatusIO:
                                         outcome_unknown=True)
         return ChannelResult.sent(payload["body"]["incident_id"])
 
-    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
-        """Looks for the incident or message an earlier, unanswered attempt may have created."""
+    def find_existing(self, payload: dict[str, Any], *,
+                      since: datetime | None = None) -> ChannelResult | None:
+        """The incident or message an earlier, unanswered attempt created, if status.io has it.
+
+        A create is matched on the incident's name, a message with our exact text, and an
+        opening time after our first attempt (less a clock-skew margin); an update or resolve on
+        a message with our text posted after it. None means "certainly not there"; a failed
+        result means status.io could not be asked.
+        """
         body = payload["body"]
         details = body["incident_details"]
+        after = since - LOOKUP_SKEW if since else None
         if payload["path"] == "incident/create":
             result, failure = self._call("GET", f"incident/list/{self.statuspage_id}")
             if failure:
                 return failure
-            incidents = []
-            if isinstance(result, dict):
-                incidents = (result.get("active_incidents") or []) + \
-                            (result.get("resolved_incidents") or [])
+            if not isinstance(result, dict):
+                return ChannelResult.failed("status.io incident list has an unexpected shape")
+            incidents = (result.get("active_incidents") or []) + \
+                (result.get("resolved_incidents") or [])
             for incident in incidents:
-                if incident.get("name") == body["incident_name"] and _has_message(incident,
-                                                                                  details):
+                if (isinstance(incident, dict) and incident.get("_id")
+                        and incident.get("name") == body["incident_name"]
+                        and _not_before(incident.get("datetime_open"), after)
+                        and _has_message(incident, details, after)):
                     return ChannelResult.sent(incident["_id"],
                                               statusio_incident_id=incident["_id"])
             return None
@@ -173,7 +186,7 @@ class StatusIO:
         if failure:
             return failure
         incidents = result if isinstance(result, list) else [result]
-        if any(isinstance(i, dict) and _has_message(i, details) for i in incidents):
+        if any(isinstance(i, dict) and _has_message(i, details, after) for i in incidents):
             return ChannelResult.sent(incident_id)
         return None
 
@@ -197,9 +210,26 @@ class StatusIO:
         return components, None
 
 
-def _has_message(incident: dict, details: str) -> bool:
+def _has_message(incident: dict, details: str, after: datetime | None) -> bool:
     return any(isinstance(m, dict) and m.get("details") == details
+               and _not_before(m.get("datetime"), after)
                for m in incident.get("messages") or [])
+
+
+def _not_before(value: Any, after: datetime | None) -> bool:
+    """True when `value` (ISO-8601 text or epoch seconds) is at or after `after`, or either
+    is missing or unreadable (then the text alone decides)."""
+    if after is None or value is None:
+        return True
+    try:
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(value, UTC)
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return True
+    return moment >= after
 
 
 def _envelope_message(response: requests.Response) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -14,6 +17,9 @@ from cmoc.channels.http import DEFAULT_TIMEOUT, describe_network_error, make_ses
 
 TWEEPY_HOST = "https://api.twitter.com"
 DUPLICATE = "duplicate content"
+URL = re.compile(r"https?://\S+")
+# Look for a tweet from a little before our first attempt (clock skew between us and X).
+LOOKUP_WINDOW = timedelta(minutes=2)
 
 
 def make_client(*, consumer_key: str | None, consumer_secret: str | None,
@@ -38,6 +44,7 @@ class Twitter:
         self.client = client
         self.configured = configured and client is not None
         self.clock = clock
+        self.user_id: str | None = None  # the account's id, read once for look-ups
 
     def build(self, ctx: PostContext) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": ctx.text}
@@ -56,7 +63,9 @@ class Twitter:
             return ChannelResult.failed(f"X rate limit (HTTP 429){_detail(exc)}",
                                         retryable=True, retry_after=wait)
         except tweepy.TwitterServerError as exc:
-            return ChannelResult.failed(f"X server error{_detail(exc)}", retryable=True)
+            # A 5xx can come after the tweet was stored: look before sending again.
+            return ChannelResult.failed(f"X server error (HTTP {exc.response.status_code})"
+                                        f"{_detail(exc)}", outcome_unknown=True)
         except tweepy.Forbidden as exc:
             text = _detail(exc)
             return ChannelResult(ok=False, error=f"X refused the tweet (HTTP 403){text}",
@@ -83,10 +92,45 @@ class Twitter:
                                         outcome_unknown=True)
         return ChannelResult.sent(str(tweet_id), twitter_last_tweet_id=str(tweet_id))
 
-    def find_existing(self, payload: dict[str, Any]) -> ChannelResult | None:
-        # X refuses an identical tweet with 403 "duplicate content", so sending again is the
-        # check: a duplicate answer means the earlier attempt went out.
+    def find_existing(self, payload: dict[str, Any], *,
+                      since: datetime | None = None) -> ChannelResult | None:
+        """The account's tweet with this text (and the same reply target), if X has it.
+
+        Read from the account's own recent tweets: X stores URLs as t.co links and escapes
+        `&<>`, so texts are compared with every URL masked. None means "certainly not there";
+        a failed result means X could not be asked.
+        """
+        try:
+            if self.user_id is None:
+                me = self.client.get_me(user_auth=True)
+                self.user_id = str(me.data["id"] if isinstance(me.data, dict) else me.data.id)
+            start = (since - LOOKUP_WINDOW) if since else None
+            response = self.client.get_users_tweets(
+                self.user_id, max_results=100, start_time=start, user_auth=True,
+                tweet_fields=["created_at", "referenced_tweets"])
+        except tweepy.TooManyRequests as exc:
+            return ChannelResult.failed(f"X rate limit while checking for the tweet{_detail(exc)}",
+                                        retryable=True)
+        except tweepy.HTTPException as exc:
+            return ChannelResult.failed(f"X could not be asked whether the tweet exists (HTTP "
+                                        f"{exc.response.status_code}){_detail(exc)}")
+        except (requests.RequestException, ValueError, KeyError, AttributeError, TypeError) as exc:
+            return ChannelResult.failed(f"X could not be asked whether the tweet exists "
+                                        f"({type(exc).__name__})")
+        wanted = same_text(payload["text"])
+        reply_to = payload.get("in_reply_to_tweet_id")
+        for tweet in response.data or []:
+            replied = next((str(r.id) for r in (tweet.referenced_tweets or [])
+                            if r.type == "replied_to"), None)
+            if same_text(tweet.text) == wanted and replied == reply_to:
+                return ChannelResult.sent(str(tweet.id), twitter_last_tweet_id=str(tweet.id))
         return None
+
+
+def same_text(text: str) -> str:
+    """A tweet's text as compared with what X reads back: URLs masked, entities and spaces
+    normalised."""
+    return " ".join(URL.sub("<url>", html.unescape(text or "")).split())
 
 
 def _reset_time(response) -> float | None:

@@ -1,5 +1,6 @@
-"""Sending: each channel of an update in its own thread, claimed before any call; retries
-that cannot duplicate a post; recovery of deliveries left behind by a crash (the clock's job).
+"""Sending: each channel's lane in its own thread, claimed (with a lease) before any call;
+retries that cannot duplicate a post; look-ups before any resend after an unclear answer;
+recovery of work left behind by a crash (the clock's job). The order rules are in `lanes`.
 """
 
 from __future__ import annotations
@@ -9,42 +10,31 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from flask import Flask, current_app
-from sqlalchemy import func, or_, select, update
+from flask import Flask
+from sqlalchemy import and_, or_, select, update
 
-from cmoc.channels import Channel, ChannelResult, PostContext
+from cmoc.channels import Channel
 from cmoc.channels.registry import build_channels, build_statusio
 from cmoc.channels.statusio import StatusIO
 from cmoc.enums import DeliveryStatus, UpdatePhase
 from cmoc.extensions import db
-from cmoc.models import Delivery, Incident, Update
+from cmoc.models import Delivery, Update
 from cmoc.services.components import component_catalog, ensure_components
+from cmoc.services.delivery_steps import (  # noqa: F401  (re-exported for callers and tests)
+    LEAVE,
+    RetryPolicy,
+    begin_send,
+    look_step,
+    post_context_for,
+    send_step,
+)
+from cmoc.services.lanes import claim_next
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    inline_attempts: int = 3          # attempts within one publish
-    max_attempts: int = 6             # attempts in all, counting the clock's retries
-    backoff_seconds: float = 1.0      # doubled after each failed attempt
-    max_inline_wait: float = 10.0     # a longer Retry-After is left to the clock
-    stale_after: timedelta = timedelta(seconds=90)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RetryPolicy:
-        return cls(
-            inline_attempts=int(config.get("PUBLISH_INLINE_ATTEMPTS", 3)),
-            max_attempts=int(config.get("PUBLISH_MAX_ATTEMPTS", 6)),
-            backoff_seconds=float(config.get("PUBLISH_BACKOFF_SECONDS", 1.0)),
-            max_inline_wait=float(config.get("PUBLISH_MAX_INLINE_WAIT", 10.0)),
-            stale_after=timedelta(seconds=float(config.get("PUBLISH_STALE_SECONDS", 90))),
-        )
+S = DeliveryStatus
 
 
 def channels_for(app: Flask, *, fetch_components: bool = False) -> dict[str, Channel]:
@@ -59,24 +49,35 @@ def statusio_for(app: Flask) -> StatusIO:
     return build_statusio(app.config, components=component_catalog(app.config))
 
 
+# -- running lanes -------------------------------------------------------------------------
 def run_deliveries(app: Flask, update_id: int, *, sleep: Callable[[float], None] = time.sleep,
                    clock: Callable[[], datetime] = utcnow) -> None:
-    """Sends the update's pending deliveries concurrently, then settles the update."""
+    """Works the lanes of the channels this update chose (concurrently), then settles."""
     with app.app_context():
-        ids = list(db.session.scalars(select(Delivery.id).where(
-            Delivery.update_id == update_id,
-            Delivery.status == DeliveryStatus.PENDING.value)))
-        channels = channels_for(app, fetch_components=bool(ids))
-        policy = RetryPolicy.from_config(app.config)
+        incident_id = db.session.scalar(select(Update.incident_id).where(Update.id == update_id))
+        lanes = list(db.session.scalars(select(Delivery.channel).where(
+            Delivery.update_id == update_id, Delivery.status != S.SKIPPED.value)))
         db.session.remove()
-    if ids:
-        with ThreadPoolExecutor(max_workers=len(ids), thread_name_prefix="deliver") as pool:
-            futures = [pool.submit(_deliver_in_context, app, delivery_id, channels, policy,
-                                   sleep, clock) for delivery_id in ids]
+    run_lanes(app, [(incident_id, channel) for channel in lanes], sleep=sleep, clock=clock)
+
+
+def run_lanes(app: Flask, lanes: list[tuple[int, str]], *,
+              sleep: Callable[[float], None] = time.sleep,
+              clock: Callable[[], datetime] = utcnow) -> None:
+    if lanes:
+        with app.app_context():
+            channels = channels_for(app, fetch_components=True)
+            db.session.remove()
+        policy = RetryPolicy.from_config(app.config)
+        with ThreadPoolExecutor(max_workers=min(len(lanes), 16),
+                                thread_name_prefix="deliver") as pool:
+            futures = [pool.submit(_lane_in_context, app, incident_id, channel, channels,
+                                   policy, sleep, clock) for incident_id, channel in lanes]
             for future in futures:
                 future.result()
     with app.app_context():
-        settle_update(update_id)
+        for incident_id in sorted({incident_id for incident_id, _ in lanes}):
+            settle_updates(incident_id)
         db.session.remove()
 
 
@@ -89,182 +90,107 @@ def start_background(app: Flask, update_id: int, *, wait_seconds: float) -> bool
     return not thread.is_alive()
 
 
-def _deliver_in_context(app, delivery_id, channels, policy, sleep, clock) -> None:
+def _lane_in_context(app, incident_id, channel, channels, policy, sleep, clock) -> None:
     with app.app_context():
         try:
-            deliver(delivery_id=delivery_id, channels=channels, policy=policy, sleep=sleep,
-                    clock=clock)
+            run_lane(incident_id=incident_id, channel=channels[channel], policy=policy,
+                     sleep=sleep, clock=clock)
         except Exception:
             # Never lose the error: the delivery stays claimed and the clock resumes it.
-            log.exception("delivery %s crashed", delivery_id)
+            log.exception("lane %s/%s crashed", incident_id, channel)
             raise
         finally:
             db.session.remove()
 
 
-def _context(delivery: Delivery) -> PostContext:
-    update_row = delivery.update
-    incident = update_row.incident
-    previous = db.session.scalar(
-        select(Update.state).where(Update.incident_id == incident.id,
-                                   Update.phase == UpdatePhase.PUBLISHED.value,
-                                   Update.id != update_row.id)
-        .order_by(Update.published_at.desc()).limit(1))
-    return PostContext(
-        update_id=update_row.id, incident_id=incident.id, title=incident.title,
-        text=update_row.text_for(delivery.channel), state=update_row.state,
-        status=update_row.status, severity=incident.severity,
-        components=tuple(incident.components), issue_url=incident.issue_url or "",
-        status_page_url=current_app.config["STATUS_PAGE_URL"],
-        statusio_incident_id=incident.statusio_incident_id, previous_state=previous,
-        twitter_last_tweet_id=incident.twitter_last_tweet_id,
-        slack_channel_id=incident.slack_channel_id, slack_thread_ts=incident.slack_thread_ts,
-    )
+def run_lane(*, incident_id: int, channel: Channel, policy: RetryPolicy,
+             sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], datetime] = utcnow) -> None:
+    """Works one lane until nothing is left to do now, or a wait is for the clock.
 
-
-def deliver(*, delivery_id: int, channels: dict[str, Channel], policy: RetryPolicy,
-            sleep: Callable[[float], None] = time.sleep,
-            clock: Callable[[], datetime] = utcnow) -> DeliveryStatus | None:
-    """Sends one pending delivery (claiming it first). Idempotent: returns None if not ours."""
-    now = clock()
-    claimed = db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING.value)
-        .values(status=DeliveryStatus.SENDING.value, started_at=now, updated_at=now)
-    ).rowcount == 1
-    db.session.commit()
-    if not claimed:
-        return None
-    delivery = db.session.get(Delivery, delivery_id)
-    channel = channels[delivery.channel]
-    # A retry after an unknown outcome re-sends the very same payload (same text, same
-    # thread), so the remote's duplicate check and our look-up both work.
-    if not (delivery.outcome_unknown and delivery.payload):
-        delivery.payload = channel.build(_context(delivery))
-        db.session.commit()
-    payload = delivery.payload
-    if "skip" in payload:
-        return _finish(delivery, DeliveryStatus.SKIPPED, error=payload["skip"], clock=clock)
-    if not channel.configured:
-        return _finish(delivery, DeliveryStatus.DRY_RUN,
-                       error="Dry-run: no credentials for this channel; nothing was sent.",
-                       clock=clock)
-    attempt = 0
+    During a short wait before an inline retry the runner keeps its lease, so nobody else
+    starts the delivery meanwhile; after the wait the lane is planned again (a newer update
+    published during the wait supersedes it instead of a resend).
+    """
+    sends: dict[int, int] = {}   # delivery id -> sends in this run
+    held: str | None = None      # the lease token kept across an inline wait
     while True:
-        result = None
-        if delivery.outcome_unknown:
-            result = channel.find_existing(payload)
-            if result is not None and not result.ok:
-                # Could not look: keep it unknown and let the clock look again later.
-                return _failed(delivery, result, policy=policy, clock=clock,
-                               keep_unknown=True)
-        if result is None:
-            attempt += 1
-            delivery.attempts += 1
-            delivery.updated_at = clock()
-            db.session.commit()
-            result = channel.send(payload)
-            if result.duplicate and delivery.outcome_unknown:
-                # The earlier, unanswered attempt did go out.
-                result = ChannelResult.sent(delivery.external_id)
-        if result.ok:
-            return _sent(delivery, result, clock=clock)
-        delivery.outcome_unknown = result.outcome_unknown
-        wait = result.retry_after if result.retry_after is not None else (
-            policy.backoff_seconds * 2 ** (attempt - 1))
-        can_retry = result.retryable or result.outcome_unknown
-        if (not can_retry or attempt >= policy.inline_attempts
-                or delivery.attempts >= policy.max_attempts or wait > policy.max_inline_wait):
-            return _failed(delivery, result, policy=policy, clock=clock, wait=wait)
-        delivery.error = f"{result.error} (retrying in {wait:.0f}s)"
-        db.session.commit()
+        claim = claim_next(incident_id=incident_id, channel=channel.name, now=clock(),
+                           lease=policy.lease, holder=held)
+        held = None
+        if claim is None:
+            return
+        if claim.action == "look":
+            look_step(claim, channel=channel, policy=policy, clock=clock)
+            continue
+        sends[claim.delivery_id] = sends.get(claim.delivery_id, 0) + 1
+        wait = send_step(claim, channel=channel, policy=policy, clock=clock,
+                     inline=sends[claim.delivery_id] < policy.inline_attempts)
+        if wait is None:
+            continue
+        if wait is LEAVE:
+            return                   # retried enough for now: the clock goes on later
+        held = claim.token
         sleep(wait)
 
 
-def _sent(delivery: Delivery, result: ChannelResult, *, clock) -> DeliveryStatus:
-    incident = db.session.get(Incident, delivery.update.incident_id)
-    for key, value in result.thread.items():
-        if hasattr(incident, key) and value:
-            setattr(incident, key, value)
-    delivery.external_id = result.external_id or delivery.external_id
-    delivery.outcome_unknown = False
-    return _finish(delivery, DeliveryStatus.SENT, error=None, clock=clock)
-
-
-def _failed(delivery: Delivery, result: ChannelResult, *, policy: RetryPolicy, clock,
-            wait: float | None = None, keep_unknown: bool = False) -> DeliveryStatus:
-    automatic = (result.retryable or delivery.outcome_unknown or keep_unknown) and \
-        delivery.attempts < policy.max_attempts
-    delivery.retryable = automatic
-    delivery.next_attempt_at = (clock() + timedelta(seconds=wait or policy.backoff_seconds)
-                                if automatic else None)
-    if keep_unknown:
-        delivery.outcome_unknown = True
-    return _finish(delivery, DeliveryStatus.FAILED, error=result.error, clock=clock)
-
-
-def _finish(delivery: Delivery, status: DeliveryStatus, *, error: str | None,
-            clock) -> DeliveryStatus:
-    now = clock()
-    delivery.status = status.value
-    delivery.error = error
-    delivery.finished_at = now
-    delivery.updated_at = now
+def settle_updates(incident_id: int) -> int:
+    """Marks the incident's publishing updates published once none of their deliveries is
+    queued, waiting, in flight, due for an automatic retry or a look-up. Returns how many."""
+    unsettled = or_(
+        Delivery.status.in_([S.PENDING.value, S.WAITING.value, S.SENDING.value]),
+        and_(Delivery.status == S.FAILED.value,
+             or_(Delivery.retryable.is_(True), Delivery.outcome_unknown.is_(True))))
+    busy = select(Delivery.update_id).where(unsettled)
+    settled = db.session.execute(update(Update).where(
+        Update.incident_id == incident_id, Update.phase == UpdatePhase.PUBLISHING.value,
+        Update.id.not_in(busy)).values(phase=UpdatePhase.PUBLISHED.value)).rowcount
     db.session.commit()
-    return status
+    return settled
 
 
 def settle_update(update_id: int) -> bool:
-    """Marks the update published once no delivery is pending or in flight."""
-    unsettled = db.session.scalar(select(func.count(Delivery.id)).where(
-        Delivery.update_id == update_id,
-        Delivery.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value])))
-    if unsettled:
-        return False
-    db.session.execute(update(Update).where(
-        Update.id == update_id, Update.phase == UpdatePhase.PUBLISHING.value
-    ).values(phase=UpdatePhase.PUBLISHED.value))
-    db.session.commit()
-    return True
+    """Settles the update's incident; True when this update is published now."""
+    incident_id = db.session.scalar(select(Update.incident_id).where(Update.id == update_id))
+    settle_updates(incident_id)
+    return db.session.scalar(select(Update.phase).where(Update.id == update_id)) == \
+        UpdatePhase.PUBLISHED.value
 
 
+# -- the clock's job -----------------------------------------------------------------------
 def resume_deliveries(app: Flask, *, now: datetime | None = None,
                       sleep: Callable[[float], None] = time.sleep) -> dict[str, int]:
-    """The clock's job: picks up stale pending/sending deliveries and due automatic retries.
+    """Works every lane with something to do: deliveries whose runner died (lease expired),
+    retries and look-ups that are due, and queued or waiting ones nobody is working on.
 
-    Idempotent and safe to run from several processes: every hand-over is a conditional UPDATE.
+    Idempotent and safe to run from several processes: every step is claimed under the
+    incident's lock, and a live lease keeps everyone else off the lane.
     """
     now = now or utcnow()
     policy = RetryPolicy.from_config(app.config)
-    stale = now - policy.stale_after
-    counts = {"stale_pending": 0, "stale_sending": 0, "retries": 0, "settled": 0}
+    counts = {"stale_sending": 0, "retries": 0, "stale_pending": 0, "settled": 0}
+    conditions = {
+        "stale_sending": and_(Delivery.status == S.SENDING.value,
+                              or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now)),
+        "retries": and_(Delivery.status == S.FAILED.value, Delivery.next_attempt_at <= now,
+                        or_(Delivery.retryable.is_(True), Delivery.outcome_unknown.is_(True)),
+                        or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now)),
+        "stale_pending": and_(Delivery.status.in_([S.PENDING.value, S.WAITING.value]),
+                              Delivery.updated_at <= now - policy.pending_grace),
+    }
+    lanes: set[tuple[int, str]] = set()
     with app.app_context():
-        # In flight too long: the worker died mid-call, so the outcome is unknown.
-        counts["stale_sending"] = db.session.execute(
-            update(Delivery)
-            .where(Delivery.status == DeliveryStatus.SENDING.value, Delivery.started_at < stale)
-            .values(status=DeliveryStatus.PENDING.value, outcome_unknown=True, updated_at=now)
-        ).rowcount
-        counts["retries"] = db.session.execute(
-            update(Delivery)
-            .where(Delivery.status == DeliveryStatus.FAILED.value, Delivery.retryable.is_(True),
-                   Delivery.next_attempt_at <= now, Delivery.attempts < policy.max_attempts)
-            .values(status=DeliveryStatus.PENDING.value, updated_at=now)
-        ).rowcount
-        db.session.commit()
-        # Pending long enough that no publishing worker is on them, or just reopened above.
-        update_ids = set(db.session.scalars(select(Delivery.update_id).where(
-            Delivery.status == DeliveryStatus.PENDING.value,
-            or_(Delivery.updated_at < stale, Delivery.updated_at == now))))
-        counts["stale_pending"] = len(update_ids)
-        waiting = list(db.session.scalars(select(Update.id).where(
+        for name, condition in conditions.items():
+            rows = db.session.execute(select(Update.incident_id, Delivery.channel).join(
+                Update, Update.id == Delivery.update_id).where(condition)).all()
+            counts[name] = len(rows)
+            lanes.update((incident_id, channel) for incident_id, channel in rows)
+        publishing = set(db.session.scalars(select(Update.incident_id).where(
             Update.phase == UpdatePhase.PUBLISHING.value)))
         db.session.remove()
-    for update_id in sorted(update_ids):
-        run_deliveries(app, update_id, sleep=sleep, clock=lambda: now)
+    run_lanes(app, sorted(lanes), sleep=sleep, clock=lambda: now)
     with app.app_context():
-        for update_id in waiting:
-            if update_id not in update_ids and settle_update(update_id):
-                counts["settled"] += 1
+        for incident_id in sorted(publishing - {i for i, _ in lanes}):
+            counts["settled"] += settle_updates(incident_id)
         db.session.remove()
     return counts

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 
 from cmoc.cadence import Cadence
 from cmoc.enums import (
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class PublishConflict(Exception):
-    """The update is already published, or another update of the incident is in flight."""
+    """The update is already published."""
 
 
 def check_publish(*, update: Update, channels: set[str], confirm_public: bool) -> dict[str, str]:
@@ -65,7 +64,8 @@ def check_publish(*, update: Update, channels: set[str], confirm_public: bool) -
 
 def start_publish(*, update: Update, channels: set[str], confirm_public: bool, actor: User,
                   cadence: Cadence, now: datetime) -> Update:
-    """Claims the draft (once), records a delivery per channel, moves the incident on."""
+    """Claims the draft (once), gives it the incident's next publish number, records a
+    delivery per channel and moves the incident on — all in one transaction."""
     errors = check_publish(update=update, channels=channels, confirm_public=confirm_public)
     if errors:
         raise ValidationError(errors)
@@ -74,16 +74,19 @@ def start_publish(*, update: Update, channels: set[str], confirm_public: bool, a
         .where(Update.id == update.id, Update.phase == UpdatePhase.DRAFT.value)
         .values(phase=UpdatePhase.PUBLISHING.value, published_at=now, published_by_id=actor.id)
     )
-    try:
-        claimed = db.session.execute(claim).rowcount == 1
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise PublishConflict("Another update of this incident is being published right now; "
-                              "wait for it to finish, then publish.") from exc
-    if not claimed:
+    if db.session.execute(claim).rowcount != 1:
         db.session.rollback()
         raise PublishConflict("This update was already published.")
-    incident = db.session.get(Incident, update.incident_id, with_for_update=True)
+    incident = db.session.get(Incident, update.incident_id, with_for_update=True,
+                              populate_existing=True)
+    # Checked again under the lock: another update may have moved the incident meanwhile
+    # (e.g. resolved it) after the checks above.
+    errors = check_publish(update=update, channels=channels, confirm_public=confirm_public)
+    if errors:
+        db.session.rollback()
+        raise ValidationError(errors)
+    seq = (db.session.scalar(select(func.max(Update.publish_seq)).where(
+        Update.incident_id == incident.id)) or 0) + 1
     entry = record("update.publish", actor=actor, target=update, now=now, before={
         "state": incident.state, "status": incident.status}, after={
         "state": update.state, "status": update.status, "channels": sorted(channels)})
@@ -99,8 +102,8 @@ def start_publish(*, update: Update, channels: set[str], confirm_public: bool, a
     _apply_to_incident(incident=incident, update=update, cadence=cadence, now=now)
     incident.cmoc_id = incident.cmoc_id or actor.id
     db.session.execute(update_stmt(Update).where(Update.id == update.id).values(
-        severity_at_publish=incident.severity, next_due_at=incident.next_update_due_at,
-        cadence_minutes=_gap_minutes(incident, now)))
+        publish_seq=seq, severity_at_publish=incident.severity,
+        next_due_at=incident.next_update_due_at, cadence_minutes=_gap_minutes(incident, now)))
     db.session.commit()
     db.session.refresh(update)
     return update
@@ -131,7 +134,11 @@ def _apply_to_incident(*, incident: Incident, update: Update, cadence: Cadence,
 
 def retry_deliveries(*, update: Update, channels: set[str] | None, now: datetime,
                      actor: User | None = None) -> list[str]:
-    """Puts failed deliveries back to pending; never touches one that was sent."""
+    """Puts failed deliveries back in their lane; never touches one that was sent.
+
+    One whose outcome was unknown stays unknown, so it is looked up before it is resent; one
+    that a newer update (or Resolved) has replaced meanwhile becomes superseded, not sent.
+    """
     wanted = channels or set(CHANNELS)
     reopened = []
     entry = record("delivery.retry", actor=actor, target=update, now=now,
@@ -144,19 +151,14 @@ def retry_deliveries(*, update: Update, channels: set[str] | None, now: datetime
             update_stmt(Delivery)
             .where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.FAILED.value)
             .values(status=DeliveryStatus.PENDING.value, updated_at=now, next_attempt_at=None,
-                    audit_id=entry.id)
+                    finished_at=None, audit_id=entry.id)
         )
         if result.rowcount == 1:
             reopened.append(delivery.channel)
     if not reopened:
         db.session.rollback()
         raise ValidationError({"channels": "Nothing to retry: no failed delivery was chosen."})
-    try:
-        db.session.execute(update_stmt(Update).where(Update.id == update.id)
-                           .values(phase=UpdatePhase.PUBLISHING.value))
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise PublishConflict("Another update of this incident is being published right now; "
-                              "retry when it has finished.") from exc
+    db.session.execute(update_stmt(Update).where(Update.id == update.id)
+                       .values(phase=UpdatePhase.PUBLISHING.value))
+    db.session.commit()
     return reopened

@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cmoc.cadence import Cadence
 from cmoc.channels.http import make_session
+from cmoc.channels.registry import http_timeout
 from cmoc.channels.slack import Slack, escape
 from cmoc.enums import State
 from cmoc.extensions import db
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 SNOOZE_CHOICES = (5, 10, 15)
 SEND_WORKERS = 8
 REMINDER_EVENT = "cmoc_reminder"
+MAX_ATTEMPTS = 3
+RETRY_AFTER = timedelta(seconds=30)
+NOBODY = ("Nobody to remind: set your Slack member id on your profile, or "
+          "SLACK_REMINDER_CHANNEL (and SLACK_ESCALATION_CHANNEL for escalations).")
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,23 @@ def reminder_message(*, incident: Incident, kind: str, now: datetime, base_url: 
         f"Draft now: <{draft}?template={state.value}|{state.label} update> · "
         f"<{draft}?template=no-material-updates&state={state.value}|No material updates>",
     ]
-    if kind == "escalation" and mention:
-        lines.insert(0, f"{mention} the CMOC has not posted the update due at "
-                        f"{fmt_utc(incident.next_update_due_at, with_date=False)}.")
+    if kind == "escalation":
+        person = incident.cmoc or incident.declared_by
+        who = (f"<@{person.slack_user_id}>" if person and person.slack_user_id
+               else escape(person.username) if person else "nobody")
+        lines.insert(0, f"{mention + ' ' if mention else ''}the CMOC ({who}) has not posted the "
+                        f"update due at {fmt_utc(incident.next_update_due_at, with_date=False)}.")
     return "\n".join(lines)
 
 
-def _target(incident: Incident, config: dict[str, Any]) -> str | None:
+def _target(incident: Incident, config: dict[str, Any], kind: str) -> str | None:
+    """Where a reminder goes. Reminders: the CMOC's DM, else the reminder channel.
+    Escalations: where the people escalated to will see them — SLACK_ESCALATION_CHANNEL, else
+    the incident's own Slack channel, else the reminder channel (never the CMOC's DM, where a
+    mention of the incident manager notifies nobody)."""
+    if kind == "escalation":
+        return (config.get("SLACK_ESCALATION_CHANNEL") or incident.slack_channel
+                or config.get("SLACK_REMINDER_CHANNEL"))
     person = incident.cmoc or incident.declared_by
     if person is not None and person.slack_user_id:
         return person.slack_user_id
@@ -96,6 +111,7 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
     counts = {"claimed": 0, "superseded": 0, "sent": 0, "failed": 0, "dry_run": 0,
               "cancelled": 0}
     to_send: list[int] = []
+    look_first: set[int] = set()
     with app.app_context():
         due = db.session.scalars(select(Incident).where(
             Incident.resolved_at.is_(None), Incident.next_update_due_at <= now)).all()
@@ -125,25 +141,27 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
             counts["claimed"] += 1
             counts["superseded"] += len(claim) - 1
             to_send.append(next(r.id for r in claim if r.status == "sending"))
-        # Failed sends are tried again (bounded); a claim left in flight by a dead clock is
-        # looked up in Slack before it is sent again.
+        # Failed sends are tried again (bounded). One that got no clear answer, and a claim
+        # left in flight by a dead clock, are looked up in Slack before they are sent again.
         retry = db.session.execute(
-            update(Reminder).where(Reminder.status == "failed", Reminder.attempts < 3,
-                                   Reminder.updated_at <= now - timedelta(seconds=30))
-            .values(status="sending", updated_at=now).returning(Reminder.id)).scalars().all()
+            update(Reminder).where(Reminder.status == "failed", Reminder.attempts < MAX_ATTEMPTS,
+                                   Reminder.updated_at <= now - RETRY_AFTER)
+            .values(status="sending", updated_at=now)
+            .returning(Reminder.id, Reminder.outcome_unknown)).all()
         stale = db.session.execute(
             update(Reminder).where(Reminder.status == "sending",
                                    Reminder.updated_at <= now - timedelta(minutes=2))
             .values(updated_at=now).returning(Reminder.id)).scalars().all()
         db.session.commit()
-        to_send.extend(retry)
+        to_send.extend(rid for rid, _ in retry)
         to_send.extend(stale)
+        look_first = set(stale) | {rid for rid, unknown in retry if unknown}
         db.session.remove()
     if to_send:
         workers = min(SEND_WORKERS, len(to_send))
-        slack = Slack(session=make_session(pool_maxsize=workers), base_url=config["SLACK_API_URL"],
+        slack = Slack(session=make_session(timeout=http_timeout(config), pool_maxsize=workers),
+                      base_url=config["SLACK_API_URL"],
                       token=config.get("SLACK_BOT_TOKEN"), channel=None, group_id=None)
-        look_first = set(stale)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remind") as pool:
             for status in pool.map(lambda rid: _send_one(app, slack, rid, now=now,
                                                          look_first=rid in look_first),
@@ -179,6 +197,8 @@ def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
 
 def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
               look_first: bool) -> str:
+    """Sends one claimed reminder, after looking for it in Slack when an earlier attempt may
+    have posted it."""
     with app.app_context():
         try:
             reminder = db.session.get(Reminder, reminder_id)
@@ -188,30 +208,38 @@ def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
                 return _record(reminder, "cancelled", now=now,
                                error="Incident resolved, updated or snoozed before sending.")
             config = app.config
-            target = _target(incident, config)
+            target = _target(incident, config, reminder.kind)
             text = reminder_message(incident=incident, kind=reminder.kind, now=now,
                                     base_url=config["BASE_URL"],
                                     mention=config.get("SLACK_ESCALATION_MENTION"))
-            payload = {"channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
-                       "unfurl_links": False,
-                       "metadata": {"event_type": REMINDER_EVENT,
-                                    "event_payload": {"reminder_id": reminder.id}}}
+            payload = reminder.payload if look_first and reminder.payload else {
+                "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
+                "unfurl_links": False,
+                "metadata": {"event_type": REMINDER_EVENT,
+                             "event_payload": {"reminder_id": reminder.id}}}
             reminder.payload = payload
             reminder.target = target
             if not slack.token:
                 return _record(reminder, "dry_run", now=now,
                                error="Dry-run: SLACK_BOT_TOKEN is not set.")
             if not target:
-                return _record(reminder, "failed", now=now,
-                               error="Nobody to remind: set your Slack user id on your profile "
-                                     "or SLACK_REMINDER_CHANNEL.")
+                # Final: retrying cannot help until someone sets where reminders go; the
+                # dashboard shows it on the incident.
+                return _record(reminder, "undeliverable", now=now, error=NOBODY)
             if look_first:
-                found = slack.find_existing(payload)
+                found = slack.find_existing(payload, since=reminder.created_at)
                 if found is not None and found.ok:
                     reminder.external_id = found.external_id
+                    reminder.outcome_unknown = False
                     return _record(reminder, "sent", now=now)
+                if found is not None:
+                    # Slack could not be asked: resending now might post it twice.
+                    reminder.outcome_unknown = True
+                    return _record(reminder, "failed", now=now,
+                                   error=f"Could not check Slack for it: {found.error}")
             reminder.attempts += 1
             result = slack.send(payload)
+            reminder.outcome_unknown = result.outcome_unknown
             if result.ok:
                 reminder.external_id = result.external_id
                 return _record(reminder, "sent", now=now)
@@ -228,6 +256,20 @@ def _record(reminder: Reminder, status: str, *, now: datetime, error: str | None
         reminder.sent_at = utcnow()  # when it really went out, for the lag figures
     db.session.commit()
     return status
+
+
+def reminder_problems(incident_ids: list[int]) -> dict[int, str]:
+    """Incidents whose latest reminder could not be delivered, with why (for the dashboard)."""
+    if not incident_ids:
+        return {}
+    latest = (select(Reminder.incident_id, func.max(Reminder.id).label("id"))
+              .where(Reminder.incident_id.in_(incident_ids),
+                     Reminder.status.not_in(["superseded", "cancelled"]))
+              .group_by(Reminder.incident_id).subquery())
+    rows = db.session.execute(select(Reminder.incident_id, Reminder.error).join(
+        latest, Reminder.id == latest.c.id).where(
+        Reminder.status.in_(["undeliverable", "failed"]))).all()
+    return {incident_id: error or "The reminder could not be sent." for incident_id, error in rows}
 
 
 def snooze(*, incident: Incident, minutes: int, actor: User, now: datetime) -> Incident:

@@ -21,6 +21,7 @@ from cmoc.services.incidents import (
     timeline_entries,
 )
 from cmoc.services.metrics import incident_comms
+from cmoc.services.reminders import reminder_problems
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 from cmoc.views.common import component_names, incident_fields_from, incident_or_404
@@ -37,6 +38,7 @@ def dashboard():
     active = list_incidents(active=True)
     overdue = [i for i in active if i.next_update_due_at and i.next_update_due_at <= now]
     return render_template("dashboard.html", active=active, overdue=overdue,
+                           reminder_problems=reminder_problems([i.id for i in active]),
                            resolved=list_incidents(active=False, limit=10), now=now,
                            clock_last_seen=clock_last_seen(),
                            clock_ok=clock_is_healthy(now=now))

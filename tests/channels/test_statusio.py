@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import requests
 import responses
@@ -88,7 +90,8 @@ def test_error_envelope_on_http_200_is_a_permanent_failure():
 
 @pytest.mark.parametrize(("status", "retryable", "unknown"), [
     (400, False, False), (401, False, False), (403, False, False),
-    (500, True, False), (503, True, False), (504, False, True),
+    # A server or gateway error may hide a completed request: looked up, never blindly resent.
+    (500, False, True), (502, False, True), (503, False, True), (504, False, True),
 ])
 @responses.activate
 def test_http_errors(status, retryable, unknown):
@@ -146,16 +149,55 @@ def test_component_without_ids_is_refused_before_sending():
 def test_find_existing_after_unknown_outcome():
     channel = adapter()
     payload = channel.build(ctx())
+    since = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     responses.get(f"{BASE}/incident/list/{PAGE}", json={**OK, "result": {
-        "active_incidents": [{"_id": "inc-9", "name": "Elevated error rates",
-                              "messages": [{"details": "We're seeing"}]}],
+        "active_incidents": [
+            # An older incident with the same name and text (an earlier outage): not ours.
+            {"_id": "inc-old", "name": "Elevated error rates",
+             "datetime_open": "2026-11-20T09:00:00.000Z",
+             "messages": [{"details": "We're seeing", "datetime": "2026-11-20T09:00:00.000Z"}]},
+            {"_id": "inc-9", "name": "Elevated error rates",
+             "datetime_open": "2026-11-27T09:00:03.120Z",
+             "messages": [{"details": "We're seeing", "datetime": "2026-11-27T09:00:03.120Z"}]}],
         "resolved_incidents": []}})
-    found = channel.find_existing(payload)
+    found = channel.find_existing(payload, since=since)
     assert found.ok and found.external_id == "inc-9"
+    assert found.thread == {"statusio_incident_id": "inc-9"}
     update = channel.build(ctx(statusio_incident_id="inc-9", text="Second"))
     responses.get(f"{BASE}/incident/{PAGE}/inc-9", json={**OK, "result": [
         {"_id": "inc-9", "messages": [{"details": "We're seeing"}]}]})
-    assert channel.find_existing(update) is None
+    assert channel.find_existing(update, since=since) is None
+
+
+@responses.activate
+def test_find_existing_matches_a_repeated_text_only_after_the_attempt():
+    """"No material updates" may be posted twice with the same words: only a message from
+    after this attempt's start counts."""
+    channel = adapter()
+    update = channel.build(ctx(statusio_incident_id="inc-9", text="No material updates"))
+    since = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    message = {"details": "No material updates", "datetime": "2026-11-27T09:30:00.000Z"}
+    responses.get(f"{BASE}/incident/{PAGE}/inc-9", json={**OK, "result": [
+        {"_id": "inc-9", "messages": [message]}]})
+    assert channel.find_existing(update, since=since) is None
+    message["datetime"] = "2026-11-27T10:00:01.000Z"
+    responses.replace(responses.GET, f"{BASE}/incident/{PAGE}/inc-9", json={**OK, "result": [
+        {"_id": "inc-9", "messages": [message]}]})
+    assert channel.find_existing(update, since=since).ok
+
+
+@pytest.mark.parametrize("answer", [
+    {"status": 500, "json": {"status": {"error": "yes", "message": "down"}}},
+    {"status": 429, "json": {"status": {"error": "yes", "message": "slow"}}},
+    {"status": 200, "body": "<html>"},
+    {"status": 200, "json": {"status": {"error": "yes", "message": "Invalid statuspage_id"}}},
+    {"body": requests.ConnectionError("refused")},
+])
+@responses.activate
+def test_find_existing_that_cannot_ask_is_a_failure_not_a_miss(answer):
+    responses.get(f"{BASE}/incident/list/{PAGE}", **answer)
+    result = adapter().find_existing(adapter().build(ctx()))
+    assert result is not None and not result.ok
 
 
 @responses.activate

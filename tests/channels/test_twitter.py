@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import requests
 import responses
@@ -57,16 +59,19 @@ def test_duplicate_is_a_permanent_403_flagged_duplicate():
     assert "duplicate content" in result.error
 
 
-@pytest.mark.parametrize(("status", "retryable", "text"), [
-    (400, False, "HTTP 400"), (401, False, "credentials"), (404, False, "HTTP 404"),
-    (500, True, "server error"), (503, True, "server error"),
+@pytest.mark.parametrize(("status", "retryable", "unknown", "text"), [
+    (400, False, False, "HTTP 400"), (401, False, False, "credentials"),
+    (404, False, False, "HTTP 404"),
+    # X may have stored the tweet before failing: looked up before any resend.
+    (500, False, True, "server error"), (503, False, True, "server error"),
 ])
 @responses.activate
-def test_http_errors(status, retryable, text):
+def test_http_errors(status, retryable, unknown, text):
     responses.post(URL, status=status, json={"title": "Problem", "detail": "went wrong",
                                              "status": status})
     result = adapter().send({"text": "x"})
     assert not result.ok and result.retryable == retryable and text in result.error
+    assert result.outcome_unknown == unknown
 
 
 @responses.activate
@@ -94,3 +99,46 @@ def test_malformed_json_is_an_unknown_outcome():
     responses.post(URL, status=201, body="not json")
     result = adapter().send({"text": "x"})
     assert not result.ok and result.outcome_unknown
+
+
+ME = "https://api.twitter.com/2/users/me"
+TIMELINE = "https://api.twitter.com/2/users/42/tweets"
+
+
+@responses.activate
+def test_find_existing_reads_the_accounts_recent_tweets():
+    """X stores URLs as t.co links and escapes &: the text is compared with URLs masked."""
+    responses.get(ME, json={"data": {"id": "42", "name": "GitLab Status",
+                                     "username": "gitlabstatus"}})
+    responses.get(TIMELINE, json={"data": [
+        {"id": "900", "text": "Checks &amp; fixes https://t.co/abc",
+         "referenced_tweets": [{"type": "replied_to", "id": "111"}],
+         "edit_history_tweet_ids": ["900"]},
+        {"id": "899", "text": "Checks &amp; fixes https://t.co/abc",
+         "edit_history_tweet_ids": ["899"]}], "meta": {"result_count": 2}},
+        match=[matchers.query_param_matcher({
+            "max_results": "100", "start_time": "2026-11-27T08:58:00Z",
+            "tweet.fields": "created_at,referenced_tweets"})])
+    channel = adapter()
+    since = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    payload = {"text": "Checks & fixes https://gitlab.com/i/1", "in_reply_to_tweet_id": "111"}
+    found = channel.find_existing(payload, since=since)
+    assert found.ok and found.external_id == "900"
+    assert found.thread == {"twitter_last_tweet_id": "900"}
+    # The same words as a thread root are a different tweet (899), never the reply (900).
+    root = channel.find_existing({"text": payload["text"]}, since=since)
+    assert root.external_id == "899"
+    assert len([c for c in responses.calls if c.request.url == ME]) == 1  # id read once
+    assert channel.find_existing({"text": "other"}, since=since) is None
+
+
+@responses.activate
+def test_find_existing_with_no_tweets_and_when_x_cannot_be_asked():
+    responses.get(ME, json={"data": {"id": "42", "name": "n", "username": "u"}})
+    responses.get(TIMELINE, json={"meta": {"result_count": 0}})
+    assert adapter().find_existing({"text": "x"}) is None
+    responses.replace(responses.GET, TIMELINE, status=503, json={"title": "Unavailable"})
+    failed = adapter().find_existing({"text": "x"})
+    assert failed is not None and not failed.ok and "503" in failed.error
+    responses.replace(responses.GET, TIMELINE, status=429, json={"title": "Too Many"})
+    assert not adapter().find_existing({"text": "x"}).ok
