@@ -23,7 +23,7 @@ from cmoc.extensions import db
 from cmoc.fake_apis import fake_env
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services.components import refresh_components
-from cmoc.services.delivering import RetryPolicy, channels_for, deliver, settle_update
+from cmoc.services.delivering import RetryPolicy, channels_for, run_lane, settle_updates
 from cmoc.services.publishing import start_publish
 from cmoc.timeutil import utcnow
 
@@ -102,10 +102,9 @@ def one_by_one(app, user: User, n: int) -> float:
                   cadence=app.config["CADENCE_MATRIX"], now=utcnow())
     channels = channels_for(app)
     policy = RetryPolicy.from_config(app.config)
-    for delivery in db.session.scalars(select(Delivery).where(
-            Delivery.update_id == update.id)).all():
-        deliver(delivery_id=delivery.id, channels=channels, policy=policy)
-    settle_update(update.id)
+    for name in CHANNELS:
+        run_lane(incident_id=incident.id, channel=channels[name], policy=policy)
+    settle_updates(incident.id)
     return time.perf_counter() - started
 
 

@@ -93,7 +93,8 @@ def send_reminders_command() -> None:
 @click.command("resume-deliveries")
 @with_appcontext
 def resume_deliveries_command() -> None:
-    """One pass: resume stale deliveries and due automatic retries."""
+    """One pass over every lane with work: expired leases, due retries and look-ups, queued
+    or waiting deliveries."""
     from flask import current_app
 
     from cmoc.services.delivering import resume_deliveries

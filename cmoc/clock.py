@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +104,10 @@ def run_clock(app: Flask, *, standby_seconds: float = 10.0) -> None:
         stopping = True
         log.info("clock stopping (signal %s)", signum)
         if scheduler.running:
-            scheduler.shutdown(wait=False)
+            # Not from the handler itself: it interrupts the scheduler's own loop, which then
+            # finds its jobs gone (JobLookupError). Another thread waits for the loop's lock.
+            threading.Thread(target=scheduler.shutdown, kwargs={"wait": False},
+                             daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

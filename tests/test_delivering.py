@@ -12,6 +12,7 @@ from cmoc.extensions import db
 from cmoc.fake_apis import STATUSPAGE_ID
 from cmoc.models import Delivery, Incident, Update
 from cmoc.services.delivering import RetryPolicy, resume_deliveries, run_deliveries
+from cmoc.services.metrics import incident_comms
 from cmoc.services.publishing import retry_deliveries, start_publish
 from cmoc.timeutil import utcnow
 from tests.factories import deliveries, make_incident, publish
@@ -57,6 +58,12 @@ def test_rate_limited_tweet_never_goes_out_after_newer_ones(live_app, live_clien
     first = lane("twitter")[0]
     assert first.status == "superseded" and "update #" in first.error
     assert all(u.phase == "published" for u in updates())
+    # Counted where the CMOC and the monitoring look: the report and /metrics.
+    assert incident_comms(db.session.get(Incident, incident.id)).superseded == 1
+    metrics = live_client.get("/metrics").get_data(as_text=True)
+    assert 'cmoc_deliveries_total{channel="twitter",outcome="superseded"} 1.0' in metrics
+    page = live_client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    assert "Superseded" in page and "is newer and replaces it" in page
 
 
 def test_rate_limited_status_page_create_is_superseded_by_the_newer_update(

@@ -157,7 +157,8 @@ def statuspage_problem(updates: list[Update]) -> Delivery | None:
     """The latest publish's status.io delivery when it failed (status.io is the source of truth)."""
     for update in updates:  # newest first
         for delivery in update.deliveries:
-            if delivery.channel == "statusio" and delivery.status != "skipped":
+            if delivery.channel == "statusio" and delivery.status not in ("skipped",
+                                                                          "superseded"):
                 return delivery if delivery.status == "failed" else None
     return None
 

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from cmoc.enums import DeliveryStatus
 from cmoc.extensions import db
-from cmoc.models import Incident, Reminder, Update
+from cmoc.models import Delivery, Incident, Reminder, Update
 
 # An update up to a minute after its due time still counts as on time.
 LATE_TOLERANCE = timedelta(seconds=60)
@@ -47,6 +48,8 @@ class IncidentComms:
     gaps: list[Gap] = field(default_factory=list)
     reminders: int = 0
     escalations: int = 0
+    # Deliveries never sent because a newer update (or Resolved) replaced them on the channel.
+    superseded: int = 0
 
     @property
     def time_to_first_update(self) -> float | None:
@@ -101,10 +104,21 @@ def _published(incident_ids: list[int]) -> dict[int, list[Update]]:
     return grouped
 
 
+def _superseded(incident_ids: list[int]) -> dict[int, int]:
+    return dict(db.session.execute(
+        select(Update.incident_id, func.count(Delivery.id))
+        .join(Delivery, Delivery.update_id == Update.id)
+        .where(Update.incident_id.in_(incident_ids),
+               Delivery.status == DeliveryStatus.SUPERSEDED.value)
+        .group_by(Update.incident_id)).all())
+
+
 def incident_comms(incident: Incident) -> IncidentComms:
     reminders = db.session.scalars(select(Reminder).where(
         Reminder.incident_id == incident.id)).all()
-    return compute_comms(incident, _published([incident.id])[incident.id], list(reminders))
+    comms = compute_comms(incident, _published([incident.id])[incident.id], list(reminders))
+    comms.superseded = _superseded([incident.id]).get(incident.id, 0)
+    return comms
 
 
 @dataclass
@@ -144,6 +158,9 @@ def report(*, since: datetime, until: datetime, limit: int = 2000) -> Report:
         for r in db.session.scalars(select(Reminder).where(Reminder.incident_id.in_(ids))):
             reminders[r.incident_id].append(r)
     rows = [compute_comms(i, published[i.id], reminders[i.id]) for i in incidents]
+    superseded = _superseded(ids) if ids else {}
+    for comms in rows:
+        comms.superseded = superseded.get(comms.incident_id, 0)
     people: dict[str, CmocRow] = {}
     for comms, incident in zip(rows, incidents, strict=True):
         handled = {_publisher(u) for u in published[incident.id]} - {None}

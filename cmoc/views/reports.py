@@ -69,11 +69,12 @@ def comms_export():
     body = csv_text(
         ["incident_id", "title", "severity", "declared_at", "first_public_at",
          "time_to_first_update_s", "updates_with_due", "late_updates", "late_minutes_total",
-         "reminders", "escalations"],
+         "reminders", "escalations", "superseded_deliveries"],
         ([c.incident_id, c.title, c.severity, c.declared_at.isoformat(),
           c.first_public_at.isoformat() if c.first_public_at else "",
           f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None else "",
-          len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}", c.reminders, c.escalations]
+          len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}", c.reminders, c.escalations,
+          c.superseded]
          for c in data.incidents))
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cmoc-comms.csv"})

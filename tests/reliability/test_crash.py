@@ -28,7 +28,8 @@ def test_killed_mid_publish_completes_exactly_once(live_app, fakes, start_server
     incident = make_incident(components=["API"])
     refresh_components(statusio=channels_for(live_app)["statusio"], now=utcnow())
     db.session.commit()
-    server = start_server(CMOC_PUBLISH_WAIT_SECONDS="0.1")
+    # A short lease: after the kill, the clock may take the deliveries over within seconds.
+    server = start_server(CMOC_PUBLISH_WAIT_SECONDS="0.1", CMOC_PUBLISH_LEASE_SECONDS="3")
     session, token = server.session("carol")
     # status.io answers at once; X and Slack are slow, so the kill lands while they are open.
     fakes.latency.update({"twitter": 4.0, "slack": 4.0})
@@ -50,7 +51,7 @@ def test_killed_mid_publish_completes_exactly_once(live_app, fakes, start_server
     assert states() == {"statusio": "sent", "twitter": "sending", "slack": "sending"}
 
     # After the restart, the clock's job picks the stale deliveries up (once, by looking).
-    env = {**server_env, "CMOC_PUBLISH_STALE_SECONDS": "1"}
+    env = {**server_env, "CMOC_PUBLISH_LEASE_SECONDS": "3"}
     for _ in range(2):   # a second pass (or a second clock) changes nothing
         done = subprocess.run([str(CMOC), "resume-deliveries"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120, check=False)
@@ -73,7 +74,10 @@ def test_twenty_incidents_published_at_once_all_deliver(live_app, fakes, start_s
     codes = []
 
     def publish(incident_id, session, token):
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=120)
+        # A new connection: gunicorn closes a kept-alive one after 2 s idle, and a POST on a
+        # connection closed under it fails (this is about the test's client, not cmoc).
+        session.close()
         codes.append(session.post(
             f"{server.url}/incidents/{incident_id}/updates/new", timeout=60,
             allow_redirects=False, data={

@@ -70,12 +70,12 @@ def test_fifty_clients_for_a_minute(live_app, fakes, start_server):
         t.start()
     for t in threads:
         t.join(timeout=SECONDS + 120)
-    # Let the last deliveries settle, then count.
-    deadline = time.monotonic() + 60
+    # Let the last deliveries settle (generously: the machine may be loaded), then count.
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         db.session.expire_all()
         unsettled = db.session.scalar(select(func.count(Delivery.id)).where(
-            Delivery.status.in_(["pending", "sending"])))
+            Delivery.status.in_(["pending", "waiting", "sending"])))
         db.session.rollback()
         if not unsettled:
             break
@@ -90,18 +90,22 @@ def test_fifty_clients_for_a_minute(live_app, fakes, start_server):
         print(f"  {name:9} n={count:5} p50={p50:7.1f}ms p99={p99:7.1f}ms")
     assert server_errors == []
     assert published, "no publish happened"
-    # Every publish click left its update: published, or kept as a draft when the incident's
-    # previous publish was still in flight (refused with a message, not lost).
+    # Every publish click published its update: several may be in flight per incident.
     db.session.expire_all()
     rows = db.session.execute(select(Update.idempotency_key, Update.published_at)).all()
-    assert len(rows) == len(published)
-    updates = sum(1 for _, at in rows if at is not None)
-    print(f"  published {updates}, kept as drafts (previous publish in flight) "
-          f"{len(rows) - updates}")
-    sent = db.session.execute(select(Delivery.channel, func.count()).where(
-        Delivery.status == "sent").group_by(Delivery.channel)).all()
-    assert dict(sent) == {"statusio": updates, "twitter": updates, "slack": updates}
-    # Exactly one post per delivery on the fakes: nothing lost, nothing doubled.
+    assert len(rows) == len(published) and all(at is not None for _, at in rows)
+    updates = len(rows)
+    outcomes = dict(((c, s), n) for c, s, n in db.session.execute(
+        select(Delivery.channel, Delivery.status, func.count())
+        .group_by(Delivery.channel, Delivery.status)).all())
+    print(f"  published {updates}; deliveries {outcomes}")
+    # Each delivery was sent, or superseded by a newer update of its incident (never lost).
+    for channel in ("statusio", "twitter", "slack"):
+        sent = outcomes.get((channel, "sent"), 0)
+        assert sent + outcomes.get((channel, "superseded"), 0) == updates, outcomes
+    # Exactly one post per sent delivery on the fakes: nothing lost, nothing doubled.
     messages = sum(len(i["messages"]) for i in fakes.incidents.values())
-    assert messages == updates and len(fakes.tweets) == updates
-    assert len(fakes.slack_messages) == updates
+    assert messages == outcomes.get(("statusio", "sent"), 0)
+    assert len(fakes.tweets) == outcomes.get(("twitter", "sent"), 0)
+    assert len(fakes.slack_messages) == outcomes.get(("slack", "sent"), 0)
+    assert len(fakes.incidents) == len({i for i in published})
