@@ -49,7 +49,9 @@ def test_phone_pages_fit_without_sideways_scrolling(live_server, page, ids):
     base = live_server.url
     sign_in(page, base)
     pages = {"dashboard": "/", "incident": f"/incidents/{ids.main}",
-             "draft": f"/incidents/{ids.main}/updates/new", "declare": "/incidents/new"}
+             "draft": f"/incidents/{ids.main}/updates/new", "declare": "/incidents/new",
+             "edit": f"/incidents/{ids.main}/edit", "resolved": "/incidents/resolved",
+             "report": "/reports/comms"}
     for width in (*PHONES, 1366):
         page.set_viewport_size({"width": width, "height": 800 if width < 1000 else 768})
         for name, path in pages.items():
