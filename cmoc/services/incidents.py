@@ -144,8 +144,8 @@ def get_incident(incident_id: int) -> Incident | None:
 def list_incidents(*, active: bool, limit: int = 200, now: datetime | None = None
                    ) -> list[Incident]:
     """Active incidents by due time, or, given `now` (the dashboard), overdue ones first, then
-    by severity (S1 first), then by due time. Resolved ones newest first. One query, with the
-    declarer and the CMOC loaded alongside."""
+    by severity (S1 first), then by due time. Resolved ones newest first. The declarer and the
+    CMOC come in one extra query each, however many incidents there are."""
     query = select(Incident).options(selectinload(Incident.declared_by),
                                      selectinload(Incident.cmoc))
     if active:
