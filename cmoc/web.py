@@ -28,7 +28,7 @@ class UTCJSONProvider(DefaultJSONProvider):
 
 
 def init_app(app: Flask) -> None:
-    from cmoc.views import load_views
+    from cmoc.views import display, load_views
 
     app.json = UTCJSONProvider(app)
     app.register_blueprint(load_views())
@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         Role=Role, State=State, Status=Status, Severity=Severity, CHANNEL_LABELS=CHANNEL_LABELS,
         ago=_ago, until=_until,
     )
+    display.register(app)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -43,7 +43,27 @@ from cmoc.services.publishing import PublishConflict, retry_deliveries, start_pu
 from cmoc.timeutil import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-ERRORS = {f"HTTP_{code}": ErrorOut for code in (400, 401, 403, 404, 409, 422)}
+# What each error status means; every error body is an ErrorOut. Each route lists only the
+# statuses it can return, so the document (and /api/v1/docs) does not promise others.
+ERROR_MEANINGS = {
+    400: "The body is not JSON (`Content-Type: application/json`) or not valid JSON.",
+    401: "No bearer token, or the token is invalid or revoked.",
+    403: "The token's role may read but not write (a `viewer`).",
+    404: "No such incident, or no such update on it.",
+    409: "The incident is resolved, the state change is not allowed, or a publish is in "
+         "progress.",
+    413: "The body is over 256 KiB.",
+    422: "Invalid fields: `fields` names each one.",
+}
+
+
+def errors(*codes: int, conflict: str | None = None) -> dict[str, tuple[type, str]]:
+    """spectree responses for these error statuses, with what they mean for this route."""
+    meanings = {**ERROR_MEANINGS, **({409: conflict} if conflict else {})}
+    return {f"HTTP_{code}": (ErrorOut, meanings[code]) for code in codes}
+
+
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422)
 
 
 def _incident(incident_id: int) -> Incident:
@@ -62,7 +82,8 @@ def _invalid(exc: ValidationError) -> ApiError:
 
 
 @bp.post("/incidents")
-@spec.validate(json=IncidentCreate, resp=Response(HTTP_201=IncidentOut, **ERRORS),
+@spec.validate(json=IncidentCreate,
+               resp=Response(HTTP_201=IncidentOut, **errors(400, 401, 403, 413, 422)),
                tags=["incidents"])
 def create_incident():
     """Declare an incident (state Investigating; its first update is due at once)."""
@@ -81,7 +102,7 @@ def create_incident():
 
 
 @bp.get("/incidents")
-@spec.validate(query=IncidentQuery, resp=Response(HTTP_200=IncidentList, **ERRORS),
+@spec.validate(query=IncidentQuery, resp=Response(HTTP_200=IncidentList, **errors(401, 422)),
                tags=["incidents"])
 def get_incidents():
     """List incidents: active (most urgent first), resolved (newest first) or all."""
@@ -95,14 +116,17 @@ def get_incidents():
 
 
 @bp.get("/incidents/<int:incident_id>")
-@spec.validate(resp=Response(HTTP_200=IncidentOut, **ERRORS), tags=["incidents"])
+# Nothing to validate here, so no 422: point spectree's own validation status at the 404.
+@spec.validate(resp=Response(HTTP_200=IncidentOut, **errors(401, 404)), tags=["incidents"],
+               validation_error_status=404)
 def get_incident(incident_id: int):
     """One incident with every update (drafts included) and each update's deliveries."""
     return incident_out(_incident(incident_id))
 
 
 @bp.patch("/incidents/<int:incident_id>")
-@spec.validate(json=IncidentPatch, resp=Response(HTTP_200=IncidentOut, **ERRORS),
+@spec.validate(json=IncidentPatch, resp=Response(
+    HTTP_200=IncidentOut, **errors(*WRITE_ERRORS, conflict="The incident is resolved.")),
                tags=["incidents"])
 def patch_incident(incident_id: int):
     """Change title, severity, status or components; a severity change moves the due time."""
@@ -130,7 +154,10 @@ def patch_incident(incident_id: int):
 
 @bp.post("/incidents/<int:incident_id>/updates")
 @spec.validate(json=UpdateCreate,
-               resp=Response(HTTP_200=UpdateOut, HTTP_201=UpdateOut, **ERRORS),
+               resp=Response(HTTP_200=UpdateOut, HTTP_201=UpdateOut, **errors(
+                   *WRITE_ERRORS, conflict="The incident is resolved, the state change is "
+                   "not allowed, the `idempotency_key` belongs to another incident, or a "
+                   "publish is in progress.")),
                tags=["updates"])
 def create_update(incident_id: int):
     """Draft an update and, with `publish`, send it to the chosen channels (all by default).
@@ -185,7 +212,9 @@ def _publish(update: Update, channels: set[str], confirm_public: bool) -> None:
 
 
 @bp.post("/incidents/<int:incident_id>/updates/<int:update_id>/retry")
-@spec.validate(json=RetryRequest, resp=Response(HTTP_200=UpdateOut, **ERRORS),
+@spec.validate(json=RetryRequest, resp=Response(HTTP_200=UpdateOut, **errors(
+    *WRITE_ERRORS, conflict="Nothing to retry (no failed channel), or a publish is in "
+    "progress.")),
                tags=["updates"])
 def retry_update(incident_id: int, update_id: int):
     """Send the failed channels of an update again; channels already sent are never touched."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import event, select
+from sqlalchemy import Select, event, select
 
 from cmoc.csvexport import csv_text
 from cmoc.extensions import db
@@ -85,7 +85,13 @@ class AuditFilter:
 
 
 def query_audit(f: AuditFilter, *, limit: int = 500) -> list[AuditEntry]:
-    q = select(AuditEntry).order_by(AuditEntry.id.desc())
+    q = audit_query(f).order_by(AuditEntry.id.desc())
+    return list(db.session.scalars(q.limit(limit)))
+
+
+def audit_query(f: AuditFilter) -> Select:
+    """The entries matching the filter (unordered)."""
+    q = select(AuditEntry)
     if f.action:
         q = q.where(AuditEntry.action.like(f"{f.action}%"))
     if f.actor:
@@ -99,7 +105,7 @@ def query_audit(f: AuditFilter, *, limit: int = 500) -> list[AuditEntry]:
         q = q.where(AuditEntry.at >= f.since)
     if f.until:
         q = q.where(AuditEntry.at < f.until)
-    return list(db.session.scalars(q.limit(limit)))
+    return q
 
 
 def audit_csv(entries: list[AuditEntry]) -> str:

@@ -46,8 +46,11 @@ class IncidentComms:
     first_public_at: datetime | None
     first_publisher: str | None
     gaps: list[Gap] = field(default_factory=list)
+    # What happened, sent or dry-run (no Slack credentials); the dry-run share also on its own.
     reminders: int = 0
     escalations: int = 0
+    reminders_dry_run: int = 0
+    escalations_dry_run: int = 0
     # Deliveries never sent because a newer update (or Resolved) replaced them on the channel.
     superseded: int = 0
 
@@ -81,9 +84,12 @@ def compute_comms(incident: Incident, published: list[Update], reminders: list[R
                               due_at=previous.next_due_at,
                               cadence_minutes=previous.cadence_minutes,
                               publisher=_publisher(current)))
-    sent = [r for r in reminders if r.status == "sent"]
-    comms.reminders = sum(1 for r in sent if r.kind != "escalation")
-    comms.escalations = sum(1 for r in sent if r.kind == "escalation")
+    happened = [r for r in reminders if r.status in ("sent", "dry_run")]
+    comms.reminders = sum(1 for r in happened if r.kind != "escalation")
+    comms.escalations = sum(1 for r in happened if r.kind == "escalation")
+    dry_run = [r for r in happened if r.status == "dry_run"]
+    comms.reminders_dry_run = sum(1 for r in dry_run if r.kind != "escalation")
+    comms.escalations_dry_run = sum(1 for r in dry_run if r.kind == "escalation")
     return comms
 
 

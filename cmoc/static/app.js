@@ -148,6 +148,8 @@
       el.textContent = left >= 0 ? "(in " + fmt(left) + ")" : "(" + fmt(left) + " overdue)";
       var row = el.closest("tr");
       if (row) { row.classList.toggle("overdue", left < 0); }
+      var holder = el.closest("[data-due-holder]");
+      if (holder) { holder.classList.toggle("overdue-text", left < 0); }
       if (left < 0) { overdue += 1; }
     });
     var body = document.body;
@@ -167,5 +169,68 @@
         }
       }, 60000);
     }
+  });
+})();
+
+// Confirmations, copy buttons and the timeline's anchors; every hook is a data attribute.
+(function () {
+  "use strict";
+
+  // <button data-confirm="Deactivate carol?">: the form is sent only when the person agrees.
+  function confirmations() {
+    document.addEventListener("click", function (e) {
+      var button = e.target.closest("[data-confirm]");
+      if (button && !window.confirm(button.dataset.confirm)) {
+        e.preventDefault();
+      }
+    });
+  }
+
+  // <button data-copy="#new-token">: copies that element's text and says so.
+  function copyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      var note = document.getElementById(button.dataset.copyNote);
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var text = document.querySelector(button.dataset.copy).textContent.trim();
+        var done = function () { if (note) { note.textContent = "Copied."; } };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(done, function () { fallback(text, done); });
+        } else {
+          fallback(text, done);
+        }
+      });
+    });
+  }
+
+  // Plain http outside localhost has no clipboard API: copy through a selected text area.
+  function fallback(text, done) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+    document.body.removeChild(area);
+    if (ok) { done(); }
+  }
+
+  // A link to #update-N opens that update even when it is an older, collapsed one.
+  function openAnchored() {
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    var details = target && target.querySelector("details.update-details");
+    if (details && !details.open) {
+      details.open = true;
+      target.scrollIntoView();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    confirmations();
+    copyButtons();
+    openAnchored();
+    window.addEventListener("hashchange", openAnchored);
   });
 })();

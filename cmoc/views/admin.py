@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from cmoc.auth import role_required, safe_next
+from cmoc.auth import role_required
 from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services import ValidationError
-from cmoc.services.components import refresh_components
-from cmoc.services.delivering import statusio_for
 from cmoc.services.tokens import create_token, list_tokens, revoke_token
 from cmoc.services.users import create_user, set_active, set_role
 from cmoc.timeutil import utcnow
@@ -56,19 +54,6 @@ def change_user(user_id: int):
         flash(f"{user.username}: {user.role}, {'active' if user.active else 'deactivated'}.",
               "success")
     return redirect(url_for("web.users"))
-
-
-@bp.post("/components/refresh")
-@role_required(Role.CMOC)
-def refresh_components_view():
-    """Reloads the component picker from status.io's component/list."""
-    statusio = statusio_for(current_app)
-    count, error = refresh_components(statusio=statusio, now=utcnow(), actor=current_user)
-    if error:
-        flash(f"Components not refreshed: {error}", "error")
-    else:
-        flash(f"Loaded {count} components from status.io.", "success")
-    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/admin/tokens")

@@ -9,7 +9,11 @@ from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
-from cmoc.services.components import components_fetched_at, ensure_components
+from cmoc.services.components import (
+    components_fetched_at,
+    ensure_components,
+    refresh_components,
+)
 from cmoc.services.delivering import statusio_for
 from cmoc.services.incidents import (
     IncidentResolved,
@@ -19,12 +23,14 @@ from cmoc.services.incidents import (
     statuspage_problem,
     timeline,
     timeline_entries,
+    waiting_drafts,
 )
 from cmoc.services.metrics import incident_comms
 from cmoc.services.reminders import reminder_problems
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 from cmoc.views.common import component_names, incident_fields_from, incident_or_404
+from cmoc.views.display import expanded_updates, thread_links
 
 
 @bp.get("/healthz")
@@ -35,10 +41,11 @@ def healthz():
 @bp.get("/")
 def dashboard():
     now = utcnow()
-    active = list_incidents(active=True)
+    active = list_incidents(active=True, now=now)
     overdue = [i for i in active if i.next_update_due_at and i.next_update_due_at <= now]
     return render_template("dashboard.html", active=active, overdue=overdue,
                            reminder_problems=reminder_problems([i.id for i in active]),
+                           drafts=waiting_drafts([i.id for i in active]),
                            resolved=list_incidents(active=False, limit=10), now=now,
                            clock_last_seen=clock_last_seen(),
                            clock_ok=clock_is_healthy(now=now))
@@ -56,7 +63,9 @@ def declare():
     if request.method == "GET":
         # First visit with status.io configured: show the real page's components.
         ensure_components(statusio=statusio_for(current_app), now=utcnow())
-    if request.method == "POST":
+    elif request.form.get("action") == "refresh_components":
+        _refresh_components()
+    else:
         try:
             incident = declare_incident(
                 fields=incident_fields_from(request.form), author=current_user,
@@ -79,6 +88,17 @@ def declare():
     ), 400 if errors else 200
 
 
+def _refresh_components() -> None:
+    """Reloads the component list from status.io; the form is then shown again as typed."""
+    count, error = refresh_components(statusio=statusio_for(current_app), now=utcnow(),
+                                      actor=current_user)
+    if error:
+        flash(f"Components not refreshed: {error}", "error")
+    else:
+        flash(f"Loaded {count} components from status.io. Everything you typed is kept.",
+              "success")
+
+
 @bp.get("/incidents/<int:incident_id>")
 def incident_detail(incident_id: int):
     incident = incident_or_404(incident_id)
@@ -89,6 +109,8 @@ def incident_detail(incident_id: int):
         entries=timeline_entries(incident=incident, updates=updates),
         live=any(not d.status_enum.settled for d in deliveries),
         statuspage_problem=statuspage_problem(updates), comms=incident_comms(incident),
+        expanded=expanded_updates(updates), threads=thread_links(incident, current_app.config),
+        draft=next((u for u in updates if u.is_draft), None),
     )
 
 
@@ -98,7 +120,9 @@ def edit(incident_id: int):
     incident = incident_or_404(incident_id)
     errors: dict[str, str] = {}
     form = request.form
-    if request.method == "POST":
+    if request.method == "POST" and form.get("action") == "refresh_components":
+        _refresh_components()
+    elif request.method == "POST":
         try:
             edit_incident(
                 incident=incident, fields=incident_fields_from(form),

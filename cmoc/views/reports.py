@@ -10,9 +10,11 @@ from cmoc.auth import role_required
 from cmoc.csvexport import csv_text
 from cmoc.enums import Role
 from cmoc.services.audit import AuditFilter, audit_csv, query_audit
+from cmoc.services.audit_pages import audit_page
 from cmoc.services.metrics import report
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
+from cmoc.views.audit_diff import audit_changes
 
 
 def _date(value: str | None) -> datetime | None:
@@ -31,11 +33,19 @@ def _audit_filter() -> AuditFilter:
                        until=until + timedelta(days=1) if until else None)
 
 
+def _entry_id(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
 @bp.get("/admin/audit")
 @role_required(Role.ADMIN)
 def audit():
-    return render_template("admin/audit.html", entries=query_audit(_audit_filter()),
-                           args=request.args)
+    page = audit_page(_audit_filter(), before=_entry_id("before"), after=_entry_id("after"))
+    filters = {k: v for k, v in request.args.items() if k not in ("before", "after") and v}
+    return render_template("admin/audit.html", page=page, args=request.args, filters=filters,
+                           changes={e.id: audit_changes(e.before, e.after)
+                                    for e in page.entries})
 
 
 @bp.get("/admin/audit.csv")
@@ -69,12 +79,13 @@ def comms_export():
     body = csv_text(
         ["incident_id", "title", "severity", "declared_at", "first_public_at",
          "time_to_first_update_s", "updates_with_due", "late_updates", "late_minutes_total",
-         "reminders", "escalations", "superseded_deliveries"],
+         "reminders", "escalations", "reminders_dry_run", "escalations_dry_run",
+         "superseded_deliveries"],
         ([c.incident_id, c.title, c.severity, c.declared_at.isoformat(),
           c.first_public_at.isoformat() if c.first_public_at else "",
           f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None else "",
           len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}", c.reminders, c.escalations,
-          c.superseded]
+          c.reminders_dry_run, c.escalations_dry_run, c.superseded]
          for c in data.incidents))
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cmoc-comms.csv"})

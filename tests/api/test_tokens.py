@@ -35,7 +35,7 @@ def test_admin_ui_creates_shows_once_and_revokes(app):
     login(client, admin)
     page = client.post("/admin/tokens", data={"username": "bot", "name": "slack-bot"})
     html = page.get_data(as_text=True)
-    token = html.split('<pre id="new-token">')[1].split("</pre>")[0]
+    token = html.split('<code id="new-token">')[1].split("</code>")[0]
     assert token.startswith("cmoc_")
     listing = client.get("/admin/users").get_data(as_text=True)
     assert "slack-bot" in listing and token not in listing
