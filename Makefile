@@ -1,9 +1,12 @@
-# The two commands: `make run` (web + clock on SQLite, channels in dry-run) and `make test`.
+# The two commands: `make run` (web + clock + sandbox on SQLite) and `make test`.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 HOST ?= 127.0.0.1
+# The built-in sandbox: channels without credentials post to it (see README, "Sandbox").
+SANDBOX_PORT ?= 5050
+SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
 
 .PHONY: run test install install-test browser lint bench migrate clean
 
@@ -29,8 +32,9 @@ install-test: $(VENV)/.installed-test
 
 run: install .env
 	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db upgrade
-	@echo "cmoc on http://$(HOST):$(PORT)  (web + clock; Ctrl-C stops both)"
-	HOST=$(HOST) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $(PORT) web clock
+	@echo "cmoc on http://$(HOST):$(PORT)  (web + clock + sandbox at $(SANDBOX_URL); Ctrl-C stops all)"
+	HOST=$(HOST) CMOC_SANDBOX_URL=$(SANDBOX_URL) CMOC_SANDBOX_PORT=$(SANDBOX_PORT) \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $(PORT) web clock sandbox
 
 # Debian's chromium for the browser tests (Playwright cannot download its own browser here).
 browser:

@@ -22,6 +22,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(send_reminders_command)
     app.cli.add_command(refresh_components_command)
     app.cli.add_command(fake_apis_command)
+    app.cli.add_command(sandbox_command)
+    app.cli.add_command(send_notices_command)
+    app.cli.add_command(check_live_pages_command)
 
 
 users_cli = AppGroup("users", help="Manage local accounts.")
@@ -103,6 +106,30 @@ def resume_deliveries_command() -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+@click.command("send-notices")
+@with_appcontext
+def send_notices_command() -> None:
+    """One pass: send queued notices (e.g. the post-mortem link) and retry due ones."""
+    from flask import current_app
+
+    from cmoc.services.notices import send_notices
+
+    counts = send_notices(current_app._get_current_object())
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("check-live-pages")
+@with_appcontext
+def check_live_pages_command() -> None:
+    """Read back from status.io every recently resolved incident not checked yet."""
+    from flask import current_app
+
+    from cmoc.services.aftercare import run_live_checks
+    from cmoc.timeutil import utcnow
+
+    click.echo(f"checked={run_live_checks(current_app._get_current_object(), now=utcnow())}")
+
+
 @click.command("refresh-components")
 @with_appcontext
 def refresh_components_command() -> None:
@@ -119,6 +146,32 @@ def refresh_components_command() -> None:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
     click.echo(f"loaded {count} components")
+
+
+@click.command("sandbox")
+@click.option("--port", type=int, default=None, help="Default: sandbox_port (5050).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False), default=None,
+              help="Where the sandbox keeps its state (default: the instance folder).")
+@with_appcontext
+def sandbox_command(port: int | None, state_path: str | None) -> None:
+    """Serve the sandbox: cmoc's simulated status.io, X and Slack, for channels without
+    credentials (point CMOC_SANDBOX_URL at it; `make run` does)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from cmoc.fake_apis import FakeApis
+
+    config = current_app.config
+    # The sandbox's status page has the components cmoc offers, each on one container.
+    components = [(c["name"], ["Production"]) for c in config["COMPONENTS"]]
+    path = Path(state_path or Path(current_app.instance_path) / "sandbox.json")
+    sandbox = FakeApis(port=port or int(config.get("SANDBOX_PORT", 5050)),
+                       components=components, sandbox=True, state_path=path,
+                       keep_requests=1000)
+    click.echo(f"sandbox on {sandbox.url} (state in {path}); channels without credentials "
+               f"post here when CMOC_SANDBOX_URL={sandbox.url}")
+    sandbox.serve_forever()
 
 
 @click.command("fake-apis")

@@ -17,10 +17,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from cmoc.extensions import db
+from cmoc.services.aftercare import run_live_checks
 from cmoc.services.audit import record_config_change
 from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import resume_deliveries, statusio_for
+from cmoc.services.notices import send_notices
 from cmoc.services.reminders import send_reminders
 from cmoc.timeutil import utcnow
 
@@ -41,6 +43,18 @@ def resume_deliveries_job(app: Flask) -> None:
     counts = resume_deliveries(app, now=utcnow())
     if any(counts.values()):
         log.info("resume-deliveries: %s", counts)
+
+
+def send_notices_job(app: Flask) -> None:
+    counts = send_notices(app, now=utcnow())
+    if any(counts.values()):
+        log.info("send-notices: %s", counts)
+
+
+def check_live_pages_job(app: Flask) -> None:
+    checked = run_live_checks(app, now=utcnow())
+    if checked:
+        log.info("check-live-pages: %s incident(s) read back", checked)
 
 
 def refresh_components_job(app: Flask) -> None:
@@ -75,6 +89,8 @@ def jobs(app: Flask) -> tuple[ClockJob, ...]:
         ClockJob("send-reminders", send_reminders_job,
                  int(app.config.get("REMINDER_INTERVAL_SECONDS", 5))),
         ClockJob("resume-deliveries", resume_deliveries_job, 15),
+        ClockJob("send-notices", send_notices_job, 15),
+        ClockJob("check-live-pages", check_live_pages_job, 60),
         ClockJob("refresh-components", refresh_components_job, 3600),
     )
 

@@ -117,6 +117,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config.get("CADENCE"), source=source, origin=origin
     )
     _check_components(app.config.get("COMPONENTS"))
+    _check_simulated(app.config)
     _check_oidc(app.config.get("OIDC") or {})
     # Publishing runs each channel in its own thread, each with a connection of its own.
     if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
@@ -134,6 +135,21 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
 def _default_unset(app: Flask, key: str, value: Any) -> None:
     if not app.config.get(key):
         app.config[key] = value
+
+
+def _check_simulated(config: dict[str, Any]) -> None:
+    """A public deployment (https) must not quietly run a channel that posts nowhere real."""
+    from cmoc.modes import channel_modes, simulated
+
+    if not str(config.get("BASE_URL", "")).startswith("https://") or config.get("SANDBOX"):
+        return
+    fake = simulated(config)
+    if fake:
+        modes = channel_modes(config)
+        raise ConfigError(
+            "BASE_URL is https (a real deployment) but these channels do not post for real: "
+            + ", ".join(f"{name} ({modes[name]})" for name in fake)
+            + ". Set their credentials, or set CMOC_SANDBOX=1 to run them simulated on purpose.")
 
 
 def _check_oidc(oidc: dict) -> None:

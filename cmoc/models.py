@@ -67,6 +67,10 @@ class Incident(db.Model):
     next_update_minutes: Mapped[int | None] = mapped_column()
     # Channel threading: where later updates attach.
     statusio_incident_id: Mapped[str | None] = mapped_column(String(64))
+    # After Resolved: the incident review (post-mortem) link, and why an incident declared by
+    # mistake was closed without any public post.
+    postmortem_url: Mapped[str | None] = mapped_column(String(500))
+    closed_reason: Mapped[str | None] = mapped_column(Text)
     twitter_last_tweet_id: Mapped[str | None] = mapped_column(String(32))
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
@@ -199,6 +203,38 @@ class Delivery(db.Model):
     @property
     def status_enum(self) -> DeliveryStatus:
         return DeliveryStatus(self.status)
+
+
+class Notice(db.Model):
+    """A one-off post that is not an update (e.g. the post-mortem link in the Slack thread).
+    Sent once: claimed with a lease, and looked up on the remote before any resend."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "kind", "key", name="uq_notices_incident_kind_key"),
+        Index("ix_notices_status", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    # What makes two notices of a kind the same one (e.g. the link posted): never twice.
+    key: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    retryable: Mapped[bool] = mapped_column(default=False)
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    incident: Mapped[Incident] = relationship()
 
 
 class StatusioComponent(db.Model):

@@ -144,6 +144,16 @@ def fakes():
 
 
 @pytest.fixture
+def sandbox(tmp_path):
+    """cmoc's sandbox (the fakes with saved state and the control API) on loopback."""
+    from cmoc.fake_apis import FakeApis
+
+    server = FakeApis(sandbox=True, state_path=tmp_path / "sandbox.json").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def live_app(make_app, fakes):
     """An app whose channels all point at the fakes, retrying without real waits."""
     app = make_app(**fakes.env(), PUBLISH_BACKOFF_SECONDS=0, PUBLISH_WAIT_SECONDS=30,

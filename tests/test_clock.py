@@ -39,7 +39,8 @@ def test_scheduler_never_drops_a_late_run(app):
         for job in scheduler.get_jobs():
             assert job.misfire_grace_time is None and job.coalesce and job.max_instances == 1
         assert {j.id for j in scheduler.get_jobs()} == {
-            "send-reminders", "resume-deliveries", "refresh-components"}
+            "send-reminders", "resume-deliveries", "send-notices", "check-live-pages",
+            "refresh-components"}
     finally:
         scheduler.shutdown(wait=False)
 

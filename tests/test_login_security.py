@@ -50,7 +50,7 @@ def test_one_address_is_rate_limited_across_accounts(make_app):
 
 
 def test_session_cookie_flags_and_expiry(make_app):
-    app = make_app(BASE_URL="https://cmoc.example.com", SESSION_HOURS=8)
+    app = make_app(BASE_URL="https://cmoc.example.com", SESSION_HOURS=8, SANDBOX=True)
     assert app.permanent_session_lifetime == timedelta(hours=8)
     with app.app_context():
         make_user("ada", "admin")

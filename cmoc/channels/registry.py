@@ -1,4 +1,9 @@
-"""Builds the three channel adapters from configuration."""
+"""Builds the three channel adapters from configuration.
+
+A channel with its credentials posts for real. One without them posts to the built-in sandbox
+when `SANDBOX_URL` names one (`cmoc sandbox`, started by `make run`), with the sandbox's own
+credentials; else it is in dry-run (the payload is recorded, nothing is sent).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +26,45 @@ REQUIRED = {
 }
 
 
+# The settings the sandbox supplies for a channel without credentials.
+SANDBOX_SETTINGS = {
+    "statusio": ("STATUSIO_API_URL", "STATUSIO_API_ID", "STATUSIO_API_KEY",
+                 "STATUSIO_STATUSPAGE_ID"),
+    "twitter": ("TWITTER_API_URL", "TWITTER_CONSUMER_KEY", "TWITTER_CONSUMER_SECRET",
+                "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET"),
+    "slack": ("SLACK_API_URL", "SLACK_BOT_TOKEN", "SLACK_ADVOCATES_CHANNEL",
+              "SLACK_ADVOCATES_GROUP_ID"),
+}
+SANDBOX_REMINDER_CHANNEL = "#cmoc-reminders"
+
+
 def configured_channels(config: dict[str, Any]) -> dict[str, bool]:
     """Which channels have credentials, from the config alone (no adapter is built)."""
     return {name: all(config.get(k) for k in keys) for name, keys in REQUIRED.items()}
+
+
+def sandboxed_channels(config: dict[str, Any]) -> set[str]:
+    """Channels without credentials that post to the sandbox (none without SANDBOX_URL)."""
+    if not config.get("SANDBOX_URL"):
+        return set()
+    return {name for name, ok in configured_channels(config).items() if not ok}
+
+
+def channel_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration the adapters are built from: the sandbox's URL and credentials
+    overlaid for each sandboxed channel; everything else as configured."""
+    sandboxed = sandboxed_channels(config)
+    if not sandboxed:
+        return config
+    from cmoc.fake_apis import fake_env
+
+    settings = dict(config)
+    sandbox = fake_env(str(config["SANDBOX_URL"]).rstrip("/"))
+    for name in sandboxed:
+        settings.update({key: sandbox[key] for key in SANDBOX_SETTINGS[name] if key in sandbox})
+    if "slack" in sandboxed and not settings.get("SLACK_REMINDER_CHANNEL"):
+        settings["SLACK_REMINDER_CHANNEL"] = SANDBOX_REMINDER_CHANNEL
+    return settings
 
 
 def http_timeout(config: dict[str, Any]) -> tuple[float, float]:
@@ -32,6 +73,7 @@ def http_timeout(config: dict[str, Any]) -> tuple[float, float]:
 
 def build_statusio(config: dict[str, Any], *, components: list[dict[str, Any]],
                    session: requests.Session | None = None) -> StatusIO:
+    config = channel_settings(config)
     component_ids = {c["name"]: (c.get("id"), list(c.get("containers") or [])) for c in components}
     return StatusIO(
         session=session or make_session(timeout=http_timeout(config)),
@@ -45,6 +87,7 @@ def build_statusio(config: dict[str, Any], *, components: list[dict[str, Any]],
 def build_channels(config: dict[str, Any], *, components: list[dict[str, Any]],
                    session: requests.Session | None = None) -> dict[str, Channel]:
     """Fresh adapters (one HTTP session each unless one is injected)."""
+    config = channel_settings(config)
     timeout = http_timeout(config)
     statusio = build_statusio(config, components=components, session=session)
     configured = configured_channels(config)["twitter"]

@@ -190,6 +190,24 @@ class StatusIO:
             return ChannelResult.sent(incident_id)
         return None
 
+    def read_incident(self, incident_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The incident as the public page has it: ({found, resolved, status, state,
+        messages}, None), or (None, why it could not be read)."""
+        result, failure = self._call("GET", f"incident/list/{self.statuspage_id}")
+        if failure:
+            return None, failure.error
+        if not isinstance(result, dict):
+            return None, "status.io incident list has an unexpected shape"
+        for key, resolved in (("active_incidents", False), ("resolved_incidents", True)):
+            for incident in result.get(key) or []:
+                if isinstance(incident, dict) and incident.get("_id") == incident_id:
+                    messages = [m for m in incident.get("messages") or [] if isinstance(m, dict)]
+                    last = messages[-1] if messages else {}
+                    return {"found": True, "resolved": resolved, "status": last.get("status"),
+                            "state": last.get("state"), "messages": len(messages)}, None
+        return {"found": False, "resolved": False, "status": None, "state": None,
+                "messages": 0}, None
+
     def list_components(self) -> tuple[list[dict[str, Any]] | None, str | None]:
         """([{id, name, position, containers:[{id, name}]}], None) or (None, error)."""
         result, failure = self._call("GET", f"component/list/{self.statuspage_id}")

@@ -13,11 +13,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from cmoc.fake_apis.sandbox import SandboxControl
 from cmoc.fake_apis.slack import SLACK_TOKEN, FakeSlack
 from cmoc.fake_apis.statusio import (
     COMPONENTS,
@@ -65,15 +67,23 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class FakeApis:
-    def __init__(self, port: int = 0, latency: dict[str, float] | None = None):
+    """The three fake APIs on one loopback port. As the sandbox (`sandbox=True`) it also keeps
+    its state in `state_path` and answers the control API (`cmoc.fake_apis.sandbox`)."""
+
+    def __init__(self, port: int = 0, latency: dict[str, float] | None = None, *,
+                 components: list[tuple[str, list[str]]] | None = None,
+                 sandbox: bool = False, state_path: Path | None = None,
+                 keep_requests: int | None = None):
         self.lock = threading.RLock()
         self.latency = dict(latency or {})
         self.faults: list[Fault] = []
         self.requests: list[Recorded] = []
+        self.keep_requests = keep_requests   # a long-running sandbox keeps only the latest
         self.now: Clock = real_now  # a test may simulate time: the remotes' timestamps follow
-        self.statusio_api = FakeStatusIO(self.lock, self._clock)
+        self.statusio_api = FakeStatusIO(self.lock, self._clock, components=components)
         self.x_api = FakeX(self.lock, self._clock)
         self.slack_api = FakeSlack(self.lock, self._clock)
+        self.control = SandboxControl(self, state_path) if sandbox else None
         self.server = make_server("127.0.0.1", port, self.wsgi, threaded=True,
                                   request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -144,10 +154,14 @@ class FakeApis:
     def handle(self, request: Request) -> tuple[Fault | None, Response]:
         parts = request.path.strip("/").split("/", 1)
         service, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+        if service == "_sandbox" and self.control is not None:
+            return None, self.control.handle(request, rest)
         body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         with self.lock:
             self.requests.append(Recorded(service, request.method, request.path,
                                           dict(request.headers), body, request.args.to_dict()))
+            if self.keep_requests is not None and len(self.requests) > self.keep_requests:
+                del self.requests[:-self.keep_requests]
             fault = next((f for f in self.faults if f.service == service
                           and rest.endswith(f.path) and f.times > 0
                           and f.method in (None, request.method)), None)
@@ -160,6 +174,8 @@ class FakeApis:
         handler = {"statusio": self.statusio_api.handle, "twitter": self.x_api.handle,
                    "slack": self.slack_api.handle}.get(service)
         response = handler(request, rest, body) if handler else answer(404, {"error": "no"})
+        if self.control is not None and request.method == "POST":
+            self.control.save()
         if fault:
             time.sleep(fault.delay)
             return fault, answer(fault.status, fault.body, fault.headers)

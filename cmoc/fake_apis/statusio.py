@@ -30,13 +30,14 @@ def envelope_error(message: str) -> dict:
 
 
 class FakeStatusIO:
-    def __init__(self, lock, clock: Clock = real_now):
+    def __init__(self, lock, clock: Clock = real_now,
+                 components: list[tuple[str, list[str]]] | None = None):
         self.lock = lock
         self.clock = clock
         self.components = [
             {"_id": secrets.token_hex(12), "name": name, "position": i,
              "containers": [{"_id": secrets.token_hex(12), "name": c} for c in containers]}
-            for i, (name, containers) in enumerate(COMPONENTS)]
+            for i, (name, containers) in enumerate(components or COMPONENTS)]
         self.incidents: dict[str, dict[str, Any]] = {}
 
     def handle(self, request: Request, path: str, body: Any) -> Response:

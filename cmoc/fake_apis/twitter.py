@@ -19,6 +19,7 @@ from cmoc.fake_apis.wire import Clock, answer, iso, real_now
 
 ACCOUNT = {"id": "1234567890", "name": "GitLab Status", "username": "gitlabstatus"}
 URL = re.compile(r"https?://\S+")
+FIRST_ID = 1456012973835788293
 
 
 def tco(text: str) -> str:
@@ -39,6 +40,11 @@ class FakeX:
         self.clock = clock
         self.ids = itertools.count(1)
         self.tweets: dict[str, dict[str, Any]] = {}
+
+    def resume_ids(self, existing: int) -> None:
+        """After loading saved tweets: new ids follow the highest one."""
+        highest = max((int(t) - FIRST_ID for t in self.tweets), default=existing)
+        self.ids = itertools.count(max(highest, existing) + 1)
 
     def handle(self, request: Request, path: str, body: Any) -> Response:
         if not request.headers.get("Authorization", "").startswith("OAuth "):
@@ -63,7 +69,7 @@ class FakeX:
                                                   "duplicate content.")
             if reply_to and reply_to not in self.tweets:
                 return _problem(400, "Invalid Request", "in_reply_to_tweet_id does not exist")
-            tweet_id = str(1456012973835788293 + next(self.ids))
+            tweet_id = str(FIRST_ID + next(self.ids))
             self.tweets[tweet_id] = {"id": tweet_id, "text": text, "in_reply_to": reply_to,
                                      "created_at": iso(self.clock())}
         return answer(201, {"data": {"id": tweet_id, "text": text,

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cmoc.cadence import Cadence
 from cmoc.channels.http import make_session
-from cmoc.channels.registry import http_timeout
+from cmoc.channels.registry import channel_settings, http_timeout
 from cmoc.channels.slack import Slack, escape
 from cmoc.enums import State
 from cmoc.extensions import db
@@ -159,9 +159,10 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
         db.session.remove()
     if to_send:
         workers = min(SEND_WORKERS, len(to_send))
+        settings = channel_settings(config)
         slack = Slack(session=make_session(timeout=http_timeout(config), pool_maxsize=workers),
-                      base_url=config["SLACK_API_URL"],
-                      token=config.get("SLACK_BOT_TOKEN"), channel=None, group_id=None)
+                      base_url=settings["SLACK_API_URL"],
+                      token=settings.get("SLACK_BOT_TOKEN"), channel=None, group_id=None)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remind") as pool:
             for status in pool.map(lambda rid: _send_one(app, slack, rid, now=now,
                                                          look_first=rid in look_first),
@@ -207,7 +208,7 @@ def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
                 # Resolved, published or snoozed since the claim: never remind.
                 return _record(reminder, "cancelled", now=now,
                                error="Incident resolved, updated or snoozed before sending.")
-            config = app.config
+            config = channel_settings(app.config)
             target = _target(incident, config, reminder.kind)
             text = reminder_message(incident=incident, kind=reminder.kind, now=now,
                                     base_url=config["BASE_URL"],

@@ -6,7 +6,8 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-VIEW_MODULES = ("incidents", "updates", "reminders", "admin", "reports")
+VIEW_MODULES = ("incidents", "updates", "reminders", "admin", "reports", "sandbox",
+                "aftercare")
 
 
 def load_views() -> Blueprint:

@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from cmoc.enums import DeliveryStatus
 from cmoc.models import Delivery, Incident, Update
-from cmoc.modes import MODE_HELP, channel_modes
+from cmoc.modes import MODE_HELP, SANDBOX, channel_modes
 
 # Slack ids of channels, private groups and DMs (a name like #advocates cannot be linked).
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
@@ -62,6 +62,8 @@ def delivery_link(delivery: Delivery, incident: Incident, config: dict[str, Any]
     message. None when nothing was posted or the settings to build the link are missing."""
     if delivery.status != DeliveryStatus.SENT.value or not delivery.external_id:
         return None
+    if channel_modes(config).get(delivery.channel) == SANDBOX:
+        return sandbox_url(delivery.channel, delivery.external_id)
     if delivery.channel == "statusio":
         return statusio_incident_url(config.get("STATUS_PAGE_URL"),
                                      config.get("STATUSIO_STATUSPAGE_ID"), delivery.external_id)
@@ -79,6 +81,11 @@ def delivery_link(delivery: Delivery, incident: Incident, config: dict[str, Any]
 
 def thread_links(incident: Incident, config: dict[str, Any]) -> dict[str, str]:
     """The incident's public threads, by channel: status page incident, last tweet, Slack."""
+    modes = channel_modes(config)
+    ids = {"statusio": incident.statusio_incident_id,
+           "twitter": incident.twitter_last_tweet_id, "slack": incident.slack_thread_ts}
+    sandboxed = {c: sandbox_url(c, ids[c]) for c, mode in modes.items()
+                 if mode == SANDBOX and ids.get(c)}
     links = {
         "statusio": statusio_incident_url(config.get("STATUS_PAGE_URL"),
                                           config.get("STATUSIO_STATUSPAGE_ID"),
@@ -87,7 +94,13 @@ def thread_links(incident: Incident, config: dict[str, Any]) -> dict[str, str]:
         "slack": slack_permalink(config.get("SLACK_WORKSPACE_URL"), incident.slack_channel_id,
                                  incident.slack_thread_ts),
     }
+    links.update(sandboxed)
     return {channel: url for channel, url in links.items() if url}
+
+
+def sandbox_url(channel: str, external_id: str) -> str:
+    """Where the Sandbox page shows a simulated post (its anchors are `<channel>-<id>`)."""
+    return url_for("web.sandbox", _anchor=f"{channel}-{external_id}")
 
 
 def pretty_json(value: Any) -> str:

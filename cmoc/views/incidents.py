@@ -8,6 +8,7 @@ from flask_login import current_user
 from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
 from cmoc.services import ValidationError
+from cmoc.services.aftercare import after_resolved
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import (
     components_fetched_at,
@@ -111,6 +112,7 @@ def incident_detail(incident_id: int):
         statuspage_problem=statuspage_problem(updates), comms=incident_comms(incident),
         expanded=expanded_updates(updates), threads=thread_links(incident, current_app.config),
         draft=next((u for u in updates if u.is_draft), None),
+        after=after_resolved(incident),
     )
 
 
