@@ -61,7 +61,9 @@ def _create_app() -> Flask:
     return app
 
 
-main = FlaskGroup(create_app=_create_app, help="cmoc: draft, remind and publish incident updates.")
+# honcho (make run) already loads .env; Flask's own dotenv hint would only add noise.
+main = FlaskGroup(create_app=_create_app, load_dotenv=False,
+                  help="cmoc: draft, remind and publish incident updates.")
 
 
 @click.command("clock")
