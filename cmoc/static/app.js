@@ -97,39 +97,6 @@
   });
 })();
 
-// Incident page: while any delivery is pending or sending, poll and update its row in place.
-(function () {
-  "use strict";
-  function live() {
-    var list = document.querySelector(".timeline[data-live]");
-    if (!list) { return; }
-    var url = list.dataset.deliveriesUrl;
-    function poll() {
-      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (data) {
-          if (!data) { return; }
-          var pending = false;
-          data.deliveries.forEach(function (d) {
-            var row = document.getElementById("delivery-" + d.id);
-            if (!row) { return; }
-            var badge = row.querySelector("[data-field=status]");
-            badge.textContent = d.label;
-            badge.className = "badge d-" + d.status;
-            row.querySelector("[data-field=external_id]").textContent = d.external_id || "";
-            row.querySelector("[data-field=attempts]").textContent = d.attempts;
-            row.querySelector("[data-field=error]").textContent = d.error || "";
-            if (!d.settled) { pending = true; }
-          });
-          if (pending) { setTimeout(poll, 1000); } else { window.location.reload(); }
-        })
-        .catch(function () { setTimeout(poll, 3000); });
-    }
-    setTimeout(poll, 500);
-  }
-  document.addEventListener("DOMContentLoaded", live);
-})();
-
 // Live countdowns to each next-update due time; overdue rows turn red and the tab title
 // counts them, so a late update is visible from any other tab.
 (function () {
@@ -161,14 +128,7 @@
     if (!document.querySelector("[data-due]")) { return; }
     tick();
     setInterval(tick, 1000);
-    // The dashboard reloads now and then to pick up new incidents and publishes.
-    if (document.body.hasAttribute("data-count-overdue")) {
-      setInterval(function () {
-        if (!document.activeElement || document.activeElement === document.body) {
-          window.location.reload();
-        }
-      }, 60000);
-    }
+    // New incidents and publishes reach the page through live.js (a version poll).
   });
 })();
 

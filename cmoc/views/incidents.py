@@ -26,6 +26,7 @@ from cmoc.services.incidents import (
     timeline_entries,
     waiting_drafts,
 )
+from cmoc.services.live import dashboard_version, incident_version
 from cmoc.services.metrics import incident_comms
 from cmoc.services.reminders import reminder_problems
 from cmoc.timeutil import utcnow
@@ -41,11 +42,13 @@ def healthz():
 
 @bp.get("/")
 def dashboard():
+    version = dashboard_version()  # before the data: a change meanwhile still shows
     now = utcnow()
     active = list_incidents(active=True, now=now)
     overdue = [i for i in active if i.next_update_due_at and i.next_update_due_at <= now]
     return render_template("dashboard.html", active=active, overdue=overdue,
                            reminder_problems=reminder_problems([i.id for i in active]),
+                           live_version=version,
                            drafts=waiting_drafts([i.id for i in active]),
                            resolved=list_incidents(active=False, limit=10), now=now,
                            clock_last_seen=clock_last_seen(),
@@ -103,6 +106,7 @@ def _refresh_components() -> None:
 @bp.get("/incidents/<int:incident_id>")
 def incident_detail(incident_id: int):
     incident = incident_or_404(incident_id)
+    version = incident_version(incident.id)  # before the data: a change meanwhile still shows
     updates = timeline(incident=incident)
     deliveries = [d for u in updates for d in u.deliveries]
     return render_template(
@@ -112,7 +116,7 @@ def incident_detail(incident_id: int):
         statuspage_problem=statuspage_problem(updates), comms=incident_comms(incident),
         expanded=expanded_updates(updates), threads=thread_links(incident, current_app.config),
         draft=next((u for u in updates if u.is_draft), None),
-        after=after_resolved(incident),
+        after=after_resolved(incident), live_version=version,
     )
 
 
