@@ -88,7 +88,8 @@ def jobs(app: Flask) -> tuple[ClockJob, ...]:
     return (
         ClockJob("send-reminders", send_reminders_job,
                  int(app.config.get("REMINDER_INTERVAL_SECONDS", 5))),
-        ClockJob("resume-deliveries", resume_deliveries_job, 15),
+        ClockJob("resume-deliveries", resume_deliveries_job,
+                 int(app.config.get("PUBLISH_RESUME_SECONDS", 3))),
         ClockJob("send-notices", send_notices_job, 15),
         ClockJob("check-live-pages", check_live_pages_job, 60),
         ClockJob("refresh-components", refresh_components_job, 3600),

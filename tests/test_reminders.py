@@ -99,7 +99,8 @@ def test_restart_sends_nothing_twice(remind_app, fakes):
     # A fresh process: a new app on the same database.
     restarted = create_app({**{k: remind_app.config[k] for k in (
         "SECRET_KEY", "SLACK_API_URL", "SLACK_BOT_TOKEN", "SLACK_REMINDER_CHANNEL",
-        "BASE_URL")}, "DATABASE_URL": remind_app.config["SQLALCHEMY_DATABASE_URI"],
+        "BASE_URL")}, "SANDBOX": True,
+        "DATABASE_URL": remind_app.config["SQLALCHEMY_DATABASE_URI"],
         "INSTANCE_PATH": remind_app.instance_path})
     assert send_reminders(restarted, now=T + 2 * MIN)["claimed"] == 0
     assert len(fakes.slack_messages) == 1

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 
 from cmoc.channels import Channel
@@ -31,6 +31,7 @@ from cmoc.services.delivery_steps import (  # noqa: F401  (re-exported for calle
     send_step,
 )
 from cmoc.services.lanes import claim_next
+from cmoc.services.leases import KEEPER
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,12 @@ def run_lane(*, incident_id: int, channel: Channel, policy: RetryPolicy,
              clock: Callable[[], datetime] = utcnow) -> None:
     """Works one lane until nothing is left to do now, or a wait is for the clock.
 
-    During a short wait before an inline retry the runner keeps its lease, so nobody else
-    starts the delivery meanwhile; after the wait the lane is planned again (a newer update
-    published during the wait supersedes it instead of a resend).
+    While it works on a delivery (and during a short wait before an inline retry) the runner's
+    lease is renewed in the background, so nobody else starts the delivery meanwhile; after
+    the wait the lane is planned again (a newer update published during the wait supersedes it
+    instead of a resend).
     """
+    app = current_app._get_current_object()
     sends: dict[int, int] = {}   # delivery id -> sends in this run
     held: str | None = None      # the lease token kept across an inline wait
     while True:
@@ -120,18 +123,21 @@ def run_lane(*, incident_id: int, channel: Channel, policy: RetryPolicy,
         held = None
         if claim is None:
             return
-        if claim.action == "look":
-            look_step(claim, channel=channel, policy=policy, clock=clock)
-            continue
-        sends[claim.delivery_id] = sends.get(claim.delivery_id, 0) + 1
-        wait = send_step(claim, channel=channel, policy=policy, clock=clock,
-                     inline=sends[claim.delivery_id] < policy.inline_attempts)
-        if wait is None:
-            continue
-        if wait is LEAVE:
-            return                   # retried enough for now: the clock goes on later
-        held = claim.token
-        sleep(wait)
+        # The lease is renewed in the background while this runner works on the delivery.
+        with KEEPER.holding(app, claim.delivery_id, claim.token, lease=policy.lease,
+                            clock=clock):
+            if claim.action == "look":
+                look_step(claim, channel=channel, policy=policy, clock=clock)
+                continue
+            sends[claim.delivery_id] = sends.get(claim.delivery_id, 0) + 1
+            wait = send_step(claim, channel=channel, policy=policy, clock=clock,
+                             inline=sends[claim.delivery_id] < policy.inline_attempts)
+            if wait is None:
+                continue
+            if wait is LEAVE:
+                return               # retried enough for now: the clock goes on later
+            held = claim.token
+            sleep(wait)
 
 
 def settle_updates(incident_id: int) -> int:

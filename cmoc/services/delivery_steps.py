@@ -33,7 +33,7 @@ class RetryPolicy:
     max_attempts: int = 6             # sends in all, counting the clock's retries
     backoff_seconds: float = 1.0      # doubled after each failed attempt
     max_inline_wait: float = 10.0     # a longer wait is left to the clock
-    lease: timedelta = timedelta(seconds=60)          # renewed before every call
+    lease: timedelta = timedelta(seconds=8)  # renewed in the background while working
     pending_grace: timedelta = timedelta(seconds=10)  # the publishing worker goes first
     max_lookup_wait: float = 60.0     # between look-ups that could not reach the remote
 
@@ -44,7 +44,7 @@ class RetryPolicy:
             max_attempts=int(config.get("PUBLISH_MAX_ATTEMPTS", 6)),
             backoff_seconds=float(config.get("PUBLISH_BACKOFF_SECONDS", 1.0)),
             max_inline_wait=float(config.get("PUBLISH_MAX_INLINE_WAIT", 10.0)),
-            lease=timedelta(seconds=float(config.get("PUBLISH_LEASE_SECONDS", 60))),
+            lease=timedelta(seconds=float(config.get("PUBLISH_LEASE_SECONDS", 8))),
             pending_grace=timedelta(seconds=float(config.get("PUBLISH_PENDING_GRACE_SECONDS",
                                                              10))),
         )
