@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cmoc.cadence import Cadence
@@ -134,8 +134,11 @@ def _follow(*, key: str, payload: dict, config: dict[str, Any], component_names:
     previous = (_label_names(changes["labels"].get("previous"))
                 if isinstance(changes.get("labels"), dict) else None)
     severity, source = severity_from(labels, attrs.get("severity"), settings)
-    incident = db.session.scalar(select(Incident).where(Incident.gitlab_issue == str(ref))
-                                 .order_by(Incident.id.desc()).limit(1))
+    # Declared from the issue, by the webhook or by a CMOC who linked it.
+    incident = db.session.scalar(select(Incident).where(or_(
+        Incident.gitlab_issue == str(ref),
+        and_(Incident.gitlab_issue.is_(None), Incident.issue_url == attrs.get("url"))))
+        .order_by(Incident.id.desc()).limit(1))
     base_url = str(config.get("BASE_URL", ""))
     if incident is None:
         if attrs.get("state") != "opened" or severity not in settings.follow_severities:

@@ -126,3 +126,64 @@ def fill_form(form: dict[str, Any], facts: IssueFacts
     put("slack_channel", facts.slack_channel, bool(str(form.get("slack_channel") or "").strip()))
     out["issue_url"] = facts.web_url or form.get("issue_url", "")
     return out, filled, kept
+
+
+FIELD_LABELS = {"title": "title", "severity": "severity", "components": "components",
+                "slack_channel": "Slack channel"}
+
+
+def gitlab_read_summary(facts: IssueFacts, filled: list[str], kept: list[str]) -> str:
+    """What the CMOC is told after "Read from GitLab"."""
+    parts = [f"Read {facts.ref} from GitLab."]
+    if filled:
+        parts.append("Filled: " + ", ".join(FIELD_LABELS[f] for f in filled) + ".")
+    if kept:
+        parts.append("Kept what you typed: " + ", ".join(FIELD_LABELS[f] for f in kept) + ".")
+    if facts.severity:
+        parts.append(f"Severity {facts.severity} from the {facts.severity_source}.")
+    else:
+        parts.append("The issue has no severity::N label or severity: choose one.")
+    if not facts.components:
+        parts.append("No affected-service label maps to a component: tick them.")
+    if facts.unknown_components:
+        parts.append("Not on the status page: " + ", ".join(facts.unknown_components) + ".")
+    if not facts.is_incident:
+        parts.append("Note: GitLab does not mark this issue as an incident.")
+    if facts.state != "opened":
+        parts.append("Note: the issue is closed.")
+    return " ".join(parts)
+
+
+def gitlab_ref(issue_url: str | None, config: dict[str, Any]) -> str | None:
+    """"group/project#iid" when the issue link is an issue on GITLAB_URL, else None."""
+    settings = gitlab_settings(config)
+    ref = parse_issue_ref(issue_url, base_url=settings.url)
+    return str(ref) if ref else None
+
+
+API_REQUIRED = ("title", "severity", "status", "components")
+
+
+def api_fields_from_issue(body: dict[str, Any], *, config: dict[str, Any],
+                          component_names: list[str]) -> dict[str, Any]:
+    """An API declare body with the fields it lacks read from its `issue` (given fields win;
+    status follows the severity). ValidationError names each field still missing."""
+    fields = dict(body)
+    fields["gitlab_issue"] = gitlab_ref(fields.get("issue_url"), config)
+    if fields.get("issue"):
+        facts = read_issue(text=fields["issue"], config=config,
+                           component_names=component_names, field_name="issue")
+        settings = gitlab_settings(config)
+        for name, value in (("title", facts.title), ("severity", facts.severity),
+                            ("components", facts.components or None),
+                            ("issue_url", facts.web_url), ("slack_channel", facts.slack_channel)):
+            if not fields.get(name):
+                fields[name] = value
+        if not fields.get("status") and fields.get("severity"):
+            fields["status"] = settings.status_by_severity.get(fields["severity"])
+        fields["gitlab_issue"] = str(facts.ref)
+    missing = {name: "Field required (or give `issue` to read it from GitLab)."
+               for name in API_REQUIRED if not fields.get(name)}
+    if missing:
+        raise ValidationError(missing)
+    return fields
