@@ -48,11 +48,10 @@ def severity_from(labels: Iterable[str], field_value: str | None,
 
 def components_from(labels: Iterable[str], settings: GitlabSettings,
                     component_names: list[str]) -> tuple[list[str], list[str]]:
-    """(known components, mapped names the status page does not have), in label order."""
+    """(known components in the status page's order, mapped names the page does not have)."""
     mapped = [settings.components[x.lower()] for x in labels if x.lower() in settings.components]
-    mapped = list(dict.fromkeys(mapped))
-    return ([m for m in mapped if m in component_names],
-            [m for m in mapped if m not in component_names])
+    return ([c for c in component_names if c in mapped],
+            list(dict.fromkeys(m for m in mapped if m not in component_names)))
 
 
 def is_incident(*, work_type: str | None, labels: Iterable[str],
