@@ -143,6 +143,6 @@ def test_the_api_reads_missing_fields_from_the_issue(gitlab_app, fakes):
     unknown = client.post("/api/v1/incidents", headers=auth, json={"issue": "#4242"})
     assert unknown.status_code == 422
     assert "not found" in unknown.get_json()["error"]["fields"]["issue"]
-    spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    spec = client.get("/api/v1/openapi.json", headers=auth).get_json()["components"]["schemas"]
     assert "issue" in spec["IncidentCreate"]["properties"]
     assert "gitlab_issue" in spec["IncidentSummary"]["properties"]
