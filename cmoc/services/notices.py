@@ -139,9 +139,9 @@ def _send_one(notice_id: int, *, senders: _Senders, now: datetime) -> str | None
     if not claimed:
         return None
     notice = db.session.get(Notice, notice_id)
-    blocked = _blocked(notice, now=now)
-    if blocked is not None:
-        return blocked
+    blocked, status = _blocked(notice, now=now)
+    if blocked:
+        return status
     if notice.channel == "gitlab":
         return _send_label(notice, api=senders.gitlab, now=now)
     slack = senders.slack
@@ -161,29 +161,30 @@ def _send_one(notice_id: int, *, senders: _Senders, now: datetime) -> str | None
     return _outcome(notice, slack.send(notice.payload), now=now)
 
 
-def _blocked(notice: Notice, *, now: datetime) -> str | None:
-    """A reply whose thread has not started (or whose previous reply is not settled) goes
-    back to the queue; one whose thread never will start settles like its parent."""
+def _blocked(notice: Notice, *, now: datetime) -> tuple[bool, str | None]:
+    """(True, status) when the notice cannot go now: a reply whose thread has not started (or
+    whose previous reply is not settled) goes back to the queue (status None); one whose
+    thread never will start settles like its parent."""
     parent = db.session.get(Notice, notice.parent_id) if notice.parent_id else None
     before = db.session.get(Notice, notice.after_id) if notice.after_id else None
     if parent is not None and parent.status == "dry_run":
-        return _finish(notice, "dry_run", now=now, error="Dry-run: its thread's first "
-                       "message was not sent either.")
+        return True, _finish(notice, "dry_run", now=now, error="Dry-run: its thread's first "
+                             "message was not sent either.")
     if parent is not None and parent.status == "failed" and not (
             parent.retryable or parent.outcome_unknown):
-        return _finish(notice, "failed", now=now,
-                       error=f"Not sent: its thread's first message failed ({parent.error}).")
+        return True, _finish(notice, "failed", now=now, error="Not sent: its thread's first "
+                             f"message failed ({parent.error}).")
     waiting = [n for n in (parent, before) if n is not None and n.status not in SETTLED
                and not (n.status == "failed" and not (n.retryable or n.outcome_unknown))]
     if waiting:
         notice.status, notice.lease_until, notice.updated_at = "pending", None, now
         notice.error = "Waiting for the message before it in the thread."
         db.session.commit()
-        return None
+        return True, None
     if parent is not None and notice.payload.get("thread_ts") != parent.external_id:
         notice.payload = {**notice.payload, "thread_ts": parent.external_id}
         db.session.commit()
-    return None
+    return False, None
 
 
 def _send_label(notice: Notice, *, api: GitLabApi, now: datetime) -> str:
