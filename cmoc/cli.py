@@ -204,6 +204,14 @@ def sandbox_command(port: int | None, state_path: str | None) -> None:
     sandbox = FakeApis(port=port or int(config.get("SANDBOX_PORT", 5050)),
                        components=components, sandbox=True, state_path=path,
                        keep_requests=1000)
+    # Its GitLab tells cmoc of incident issues, as a project webhook would.
+    from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
+    from cmoc.gitlab_settings import sandbox_webhook_secret
+
+    sandbox.gitlab_api.hooks.add(
+        INCIDENT_PROJECT, url=f"{str(config['BASE_URL']).rstrip('/')}/hooks/gitlab",
+        token=config.get("GITLAB_WEBHOOK_SECRET")
+        or sandbox_webhook_secret(str(config.get("SECRET_KEY") or "")))
     click.echo(f"sandbox on {sandbox.url} (state in {path}); channels without credentials "
                f"post here when CMOC_SANDBOX_URL={sandbox.url}")
     sandbox.serve_forever()

@@ -54,6 +54,12 @@ class FakeGitLab:
         for path in (INCIDENT_PROJECT, HANDOVER_PROJECT):
             self.add_project(path)
 
+    def reseed_ids(self) -> None:
+        """After loading saved state: new ids follow the ones already used."""
+        used = [i["id"] for i in self.issues.values()] + [
+            n["id"] for notes in self.notes.values() for n in notes]
+        self._ids = itertools.count(max(used, default=999) + 1)
+
     # -- seeding (tests and the sandbox) ----------------------------------------------------
     def add_project(self, path: str) -> dict[str, Any]:
         with self.lock:
@@ -236,3 +242,57 @@ class FakeGitLab:
                                                                link(pages, "last")]
         headers["Link"] = ", ".join(links)
         return answer(200, rows[(page - 1) * per_page: page * per_page], headers)
+
+
+class GitLabSandbox:
+    """The sandbox's GitLab: state kept across restarts, and the control API the Sandbox page
+    uses to play the incident manager (open an incident issue, relabel it)."""
+
+    def __init__(self, fake: FakeGitLab):
+        self.fake = fake
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"issues": list(self.fake.issues.values()),
+                "notes": [{"project_id": p, "iid": i, "notes": n}
+                          for (p, i), n in self.fake.notes.items()]}
+
+    def load(self, state: dict[str, Any] | None) -> None:
+        state = state or {}
+        self.fake.issues = {(i["project_id"], i["iid"]): i for i in state.get("issues", [])}
+        self.fake.notes = {(n["project_id"], n["iid"]): n["notes"]
+                           for n in state.get("notes", [])}
+        self.fake.reseed_ids()
+
+    def handle(self, request: Request, path: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        if path == "gitlab" and request.method == "GET":
+            return answer(200, self.view())
+        if path == "gitlab/issues" and request.method == "POST":
+            title = str(body.get("title") or "").strip()[:200]
+            severity = str(body.get("severity") or "")
+            if not title or severity not in ("1", "2", "3", "4"):
+                return answer(400, {"error": "title and severity (1-4) are required"})
+            labels = [f"severity::{severity}", "Incident::Active",
+                      *[str(x) for x in body.get("labels") or []][:5]]
+            issue = self.fake.open_issue(INCIDENT_PROJECT, title=title, labels=labels)
+            return answer(201, issue)
+        if path == "gitlab/labels" and request.method == "POST":
+            try:
+                issue = self.fake.change_labels(INCIDENT_PROJECT, int(body.get("iid")),
+                                                add=[str(body.get("add") or "")])
+            except (KeyError, TypeError, ValueError):
+                return answer(400, {"error": "iid and add are required"})
+            return answer(200, issue)
+        return answer(404, {"error": "unknown sandbox endpoint"})
+
+    def view(self) -> dict[str, Any]:
+        with self.fake.lock:
+            issues = sorted(self.fake.issues.values(), key=lambda i: i["id"], reverse=True)
+            return {"issues": [{**i, "project": self.fake.projects[i["project_id"]][
+                "path_with_namespace"], "notes": self.fake.notes.get(
+                (i["project_id"], i["iid"]), [])} for i in issues],
+                "hooks": [{"url": t.url} for t in self.fake.hooks.targets],
+                "deliveries": [{"status": d.status, "error": d.error,
+                                "action": d.payload["object_attributes"]["action"],
+                                "iid": d.payload["object_attributes"]["iid"]}
+                               for d in self.fake.hooks.deliveries[-20:]]}

@@ -22,6 +22,8 @@ from cmoc.services.handover import (
     title_for,
     write_handover,
 )
+from cmoc.services.sandbox import SandboxUnavailable
+from cmoc.services.sandbox_gitlab import STATE_LABELS, add_label, gitlab_view, open_incident_issue
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 
@@ -87,3 +89,41 @@ def gitlab_panel(incident: Incident) -> dict:
             "replies": [n for n in notices if n.kind == "stakeholder_update"],
             "labels": [n for n in notices if n.kind == "gitlab_label"],
             "pings": [n for n in notices if n.kind == "gitlab_ping"]}
+
+
+# -- the sandbox's GitLab (Sandbox page) ------------------------------------------------------
+@bp.app_template_global()
+def sandbox_gitlab() -> dict | None:
+    view = gitlab_view(current_app.config)
+    return {**view, "labels": STATE_LABELS} if view is not None else None
+
+
+@bp.post("/sandbox/gitlab/issues")
+@role_required(Role.CMOC)
+def sandbox_gitlab_issue():
+    title, severity = request.form.get("title", "").strip(), request.form.get("severity", "")
+    if not title or severity not in ("1", "2", "3", "4"):
+        flash("Give the incident issue a title and a severity.", "error")
+        return redirect(url_for("web.sandbox", _anchor="gitlab"))
+    try:
+        issue = open_incident_issue(current_app.config, title=title, severity=severity)
+    except SandboxUnavailable as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"The sandbox's GitLab opened incident issue #{issue['iid']} (severity::{severity}"
+              "); its webhook tells cmoc.", "success")
+    return redirect(url_for("web.sandbox", _anchor="gitlab"))
+
+
+@bp.post("/sandbox/gitlab/labels")
+@role_required(Role.CMOC)
+def sandbox_gitlab_label():
+    try:
+        add_label(current_app.config, iid=int(request.form.get("iid", "0")),
+                  label=request.form.get("label", ""))
+    except (SandboxUnavailable, ValueError) as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Labelled #{request.form.get('iid')} {request.form.get('label')} on the "
+              "sandbox's GitLab.", "success")
+    return redirect(url_for("web.sandbox", _anchor="gitlab"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from werkzeug.serving import make_server
@@ -36,16 +37,24 @@ def gitlab_app(make_app, fakes):
         db.session.remove()
 
 
+@contextmanager
+def serve(app):
+    """`app` on loopback (threaded), for the fake GitLab's webhooks; yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def served(gitlab_app, fakes):
     """The app on loopback; the fake GitLab's incident project sends its webhooks there."""
-    server = make_server("127.0.0.1", 0, gitlab_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    fakes.gitlab_api.hooks.add(gitlab_app.config["GITLAB_INCIDENT_PROJECT"],
-                               url=f"{url}/hooks/gitlab", token=SECRET)
-    yield url
-    fakes.gitlab_api.hooks.wait()
-    server.shutdown()
-    thread.join(timeout=10)
+    with serve(gitlab_app) as url:
+        fakes.gitlab_api.hooks.add(gitlab_app.config["GITLAB_INCIDENT_PROJECT"],
+                                   url=f"{url}/hooks/gitlab", token=SECRET)
+        yield url
+        fakes.gitlab_api.hooks.wait()
