@@ -225,7 +225,8 @@ def fake_apis_command(port: int, latency: float) -> None:
     from cmoc.fake_apis import FakeApis
 
     fakes = FakeApis(port=port, latency={"statusio": latency, "twitter": latency,
-                                         "slack": latency})
+                                         "slack": latency, "gitlab": latency})
     click.echo(f"fake APIs on {fakes.url}: STATUSIO_API_URL={fakes.url}/statusio/v2 "
-               f"TWITTER_API_URL={fakes.url}/twitter SLACK_API_URL={fakes.url}/slack/api")
+               f"TWITTER_API_URL={fakes.url}/twitter SLACK_API_URL={fakes.url}/slack/api "
+               f"GITLAB_URL={fakes.url}/gitlab")
     fakes.serve_forever()
