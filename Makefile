@@ -60,6 +60,8 @@ bench: install-test
 	$(PY) -m bench.reminders
 	$(PY) -m bench.reminders --database-url $(BENCH_DATABASE_URL)
 	$(PY) -m bench.scale --database-url $(BENCH_DATABASE_URL)
+	$(PY) -m bench.gitlab_hook
+	$(PY) -m bench.gitlab_hook --database-url $(BENCH_DATABASE_URL)
 
 migrate: install .env
 	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db migrate -m "$(m)"

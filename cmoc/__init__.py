@@ -14,7 +14,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Builds the app from config/default.toml, the environment and `config` overrides."""
-    from cmoc import api, auth, oidc, prometheus, web
+    from cmoc import api, auth, hooks, oidc, prometheus, web
     from cmoc.cli import register_commands
     from cmoc.config import load_config
     from cmoc.extensions import csrf, db, login_manager, migrate
@@ -36,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     oidc.init_app(app)
     web.init_app(app)
     api.init_app(app)
+    hooks.init_app(app)
     prometheus.init_app(app)
     register_commands(app)
     return app

@@ -33,7 +33,9 @@ bp = Blueprint("auth", __name__)
 
 # Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "web.healthz", "static", "oidc.start",
-                              "oidc.callback", "web.metrics"})
+                              "oidc.callback", "web.metrics",
+                              # Webhooks carry their own proof (a shared secret, checked there).
+                              "hooks.gitlab"})
 
 
 def init_app(app: Flask) -> None:

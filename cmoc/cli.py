@@ -25,6 +25,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sandbox_command)
     app.cli.add_command(send_notices_command)
     app.cli.add_command(check_live_pages_command)
+    app.cli.add_command(handover_command)
 
 
 users_cli = AppGroup("users", help="Manage local accounts.")
@@ -111,13 +112,45 @@ def resume_deliveries_command() -> None:
 @click.command("send-notices")
 @with_appcontext
 def send_notices_command() -> None:
-    """One pass: send queued notices (e.g. the post-mortem link) and retry due ones."""
+    """One pass: queue what published updates call for (stakeholder messages, the GitLab
+    label), send queued notices (e.g. the post-mortem link) and retry due ones."""
     from flask import current_app
 
-    from cmoc.services.notices import send_notices
+    from cmoc.services.stakeholders import notices_pass
+    from cmoc.timeutil import utcnow
 
-    counts = send_notices(current_app._get_current_object())
+    counts = notices_pass(current_app._get_current_object(), now=utcnow())
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("handover")
+@click.option("--shift", type=click.Choice(["current", "previous"]), default="previous",
+              show_default=True, help="The shift in progress, or the one that ended last.")
+@click.option("--at", "at", default=None, help="A UTC time in the shift (ISO 8601) instead.")
+@with_appcontext
+def handover_command(shift: str, at: str | None) -> None:
+    """Write the shift's handover issue in GITLAB_HANDOVER_PROJECT (once per shift: a second
+    run finds the issue)."""
+    from datetime import UTC, datetime
+
+    from flask import current_app
+
+    from cmoc.gitlab_settings import handover_settings
+    from cmoc.services.handover import previous_shift, shift_at, write_handover
+    from cmoc.timeutil import utcnow
+
+    now = utcnow()
+    starts = handover_settings(current_app.config).shift_starts
+    if at:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        start, end = shift_at(moment if moment.tzinfo else moment.replace(tzinfo=UTC), starts)
+    else:
+        start, end = (shift_at if shift == "current" else previous_shift)(now, starts)
+    row = write_handover(config=current_app.config, start=start, end=end, now=now, via="cli")
+    click.echo(f"{row.title}: {row.status} {row.issue_url or row.error or ''}".rstrip())
+    if row.status == "dry_run":
+        click.echo(row.body)
+    sys.exit(0 if row.status in ("sent", "dry_run") else 1)
 
 
 @click.command("check-live-pages")
@@ -171,6 +204,14 @@ def sandbox_command(port: int | None, state_path: str | None) -> None:
     sandbox = FakeApis(port=port or int(config.get("SANDBOX_PORT", 5050)),
                        components=components, sandbox=True, state_path=path,
                        keep_requests=1000)
+    # Its GitLab tells cmoc of incident issues, as a project webhook would.
+    from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
+    from cmoc.gitlab_settings import sandbox_webhook_secret
+
+    sandbox.gitlab_api.hooks.add(
+        INCIDENT_PROJECT, url=f"{str(config['BASE_URL']).rstrip('/')}/hooks/gitlab",
+        token=config.get("GITLAB_WEBHOOK_SECRET")
+        or sandbox_webhook_secret(str(config.get("SECRET_KEY") or "")))
     click.echo(f"sandbox on {sandbox.url} (state in {path}); channels without credentials "
                f"post here when CMOC_SANDBOX_URL={sandbox.url}")
     sandbox.serve_forever()
@@ -184,7 +225,8 @@ def fake_apis_command(port: int, latency: float) -> None:
     from cmoc.fake_apis import FakeApis
 
     fakes = FakeApis(port=port, latency={"statusio": latency, "twitter": latency,
-                                         "slack": latency})
+                                         "slack": latency, "gitlab": latency})
     click.echo(f"fake APIs on {fakes.url}: STATUSIO_API_URL={fakes.url}/statusio/v2 "
-               f"TWITTER_API_URL={fakes.url}/twitter SLACK_API_URL={fakes.url}/slack/api")
+               f"TWITTER_API_URL={fakes.url}/twitter SLACK_API_URL={fakes.url}/slack/api "
+               f"GITLAB_URL={fakes.url}/gitlab")
     fakes.serve_forever()

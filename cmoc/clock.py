@@ -22,8 +22,9 @@ from cmoc.services.audit import record_config_change
 from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import resume_deliveries, statusio_for
-from cmoc.services.notices import send_notices
+from cmoc.services.handover import scheduled_handover
 from cmoc.services.reminders import send_reminders
+from cmoc.services.stakeholders import notices_pass
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,18 @@ def resume_deliveries_job(app: Flask) -> None:
 
 
 def send_notices_job(app: Flask) -> None:
-    counts = send_notices(app, now=utcnow())
+    counts = notices_pass(app, now=utcnow())
     if any(counts.values()):
         log.info("send-notices: %s", counts)
+
+
+def handover_job(app: Flask) -> None:
+    """Writes the last ended shift's handover issue once (a no-op until then)."""
+    with app.app_context():
+        row = scheduled_handover(app.config, now=utcnow())
+        if row is not None:
+            log.info("handover %s: %s %s", row.title, row.status, row.issue_url or row.error)
+        db.session.remove()
 
 
 def check_live_pages_job(app: Flask) -> None:
@@ -93,6 +103,8 @@ def jobs(app: Flask) -> tuple[ClockJob, ...]:
         ClockJob("send-notices", send_notices_job, 15),
         ClockJob("check-live-pages", check_live_pages_job, 60),
         ClockJob("refresh-components", refresh_components_job, 3600),
+        # Shift boundaries are checked every minute: the handover follows within a minute.
+        ClockJob("handover", handover_job, 60),
     )
 
 

@@ -12,6 +12,7 @@ from flask import Flask
 
 from cmoc.cadence import ConfigError, parse_cadence
 from cmoc.enums import Role
+from cmoc.gitlab_settings import check_gitlab_config
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -37,12 +38,21 @@ CHANNEL_ENV = {
     "OIDC_CLIENT_ID": None,
     "OIDC_CLIENT_SECRET": None,
     "METRICS_TOKEN": None,
+    # GitLab: the incident issue as source, the handover tracker, the webhook (issue 14).
+    "GITLAB_URL": "https://gitlab.com",
+    "GITLAB_TOKEN": None,
+    "GITLAB_INCIDENT_PROJECT": None,
+    "GITLAB_HANDOVER_PROJECT": None,
+    "GITLAB_WEBHOOK_SECRET": None,
+    # Comma-separated internal channels told of S1/S2 incidents (Incident Notifier fields).
+    "SLACK_STAKEHOLDER_CHANNELS": None,
 }
 
 # Keys whose values are secrets: never rendered, logged or put in error text.
 SECRET_KEYS = frozenset({
     "SECRET_KEY", "STATUSIO_API_KEY", "TWITTER_CONSUMER_SECRET", "TWITTER_ACCESS_TOKEN",
     "TWITTER_ACCESS_TOKEN_SECRET", "SLACK_BOT_TOKEN", "OIDC_CLIENT_SECRET", "METRICS_TOKEN",
+    "GITLAB_TOKEN", "GITLAB_WEBHOOK_SECRET",
 })
 
 
@@ -119,6 +129,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     _check_components(app.config.get("COMPONENTS"))
     _check_simulated(app.config)
     _check_oidc(app.config.get("OIDC") or {})
+    check_gitlab_config(app.config)
     # Publishing runs each channel in its own thread, each with a connection of its own.
     if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {

@@ -74,6 +74,10 @@ class Incident(db.Model):
     twitter_last_tweet_id: Mapped[str | None] = mapped_column(String(32))
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    # -- GitLab (issue 14) ------------------------------------------------------------------
+    # The GitLab incident issue this incident follows, as "group/project#iid" (declared from
+    # it, or created by its webhook): severity and state changes on the issue come here.
+    gitlab_issue: Mapped[str | None] = mapped_column(String(300), index=True)
 
     declared_by: Mapped[User] = relationship(foreign_keys=[declared_by_id])
     cmoc: Mapped[User | None] = relationship(foreign_keys=[cmoc_id])
@@ -233,6 +237,13 @@ class Notice(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # -- GitLab and stakeholder notices (issue 14) ------------------------------------------
+    # A reply: the notice whose message starts its thread (its external id is the thread's ts).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    # Sent only once this one is settled, so replies in a thread keep their order.
+    after_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"))
+    # The published update the notice relays, if any.
+    update_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id", ondelete="CASCADE"))
 
     incident: Mapped[Incident] = relationship()
 
@@ -363,3 +374,63 @@ class LoginFailure(db.Model):
     username: Mapped[str] = mapped_column(String(64))
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- GitLab (issue 14) ------------------------------------------------------------------------
+class GitlabEvent(db.Model):
+    """One webhook delivery from GitLab that was accepted. Its key (the Idempotency-Key or
+    event UUID, else the issue's updated_at) is unique, so GitLab's retries change nothing."""
+
+    __tablename__ = "gitlab_events"
+    __table_args__ = (Index("ix_gitlab_events_received", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(160), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issue: Mapped[str | None] = mapped_column(String(300))
+    action: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"))
+    # Set on the event that created an incident for an issue: one incident per issue even when
+    # two events about a new issue arrive at once.
+    created_for: Mapped[str | None] = mapped_column(String(300), unique=True)
+
+
+class WebhookCounter(db.Model):
+    """Webhook requests by outcome, for /metrics; refusals are counted here, not audited one by
+    one (anyone can send them)."""
+
+    __tablename__ = "webhook_counters"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class Handover(db.Model):
+    """The end-of-shift handover issue of one shift: claimed by its start before it is written,
+    looked up in GitLab (by the marker in its description) before any second attempt."""
+
+    __tablename__ = "handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shift_start: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    shift_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending | sending | sent | failed | dry_run
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text, default="")
+    issue_iid: Mapped[int | None] = mapped_column()
+    issue_url: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    via: Mapped[str] = mapped_column(String(16), default="clock")  # web | cli | clock
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    actor: Mapped[User | None] = relationship()

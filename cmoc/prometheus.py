@@ -12,7 +12,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import case, func, select
 
 from cmoc.extensions import db
-from cmoc.models import Delivery, Incident, Reminder, Update
+from cmoc.models import (
+    Delivery,
+    Handover,
+    Incident,
+    Notice,
+    Reminder,
+    Update,
+    WebhookCounter,
+)
 from cmoc.services.clock_state import clock_last_seen
 from cmoc.services.metrics import overdue_count
 from cmoc.timeutil import utcnow
@@ -70,6 +78,26 @@ class CmocCollector:
         yield GaugeMetricFamily("cmoc_overdue_incidents",
                                 "Active incidents whose next update is overdue.",
                                 value=overdue_count(now))
+        webhooks = CounterMetricFamily(
+            "cmoc_webhook_events", "Webhook requests by source and outcome (refused: bad or "
+            "missing token; duplicate: the same event again).", labels=["source", "outcome"])
+        for row in db.session.scalars(select(WebhookCounter)):
+            webhooks.add_metric([row.source, row.outcome], row.count)
+        yield webhooks
+        notices = GaugeMetricFamily(
+            "cmoc_notices", "One-off notices (stakeholder messages, GitLab pings and labels, "
+            "post-mortem links) by kind and status.", labels=["kind", "status"])
+        for kind, status, number in db.session.execute(
+                select(Notice.kind, Notice.status, func.count())
+                .group_by(Notice.kind, Notice.status)):
+            notices.add_metric([kind, status], number)
+        yield notices
+        handovers = GaugeMetricFamily("cmoc_handovers", "Shift handover issues by status.",
+                                      labels=["status"])
+        for status, number in db.session.execute(
+                select(Handover.status, func.count()).group_by(Handover.status)):
+            handovers.add_metric([status], number)
+        yield handovers
         last = clock_last_seen()
         yield GaugeMetricFamily(
             "cmoc_clock_heartbeat_age_seconds", "Seconds since the clock last checked in "

@@ -97,9 +97,9 @@ def test_restart_sends_nothing_twice(remind_app, fakes):
     due_incident()
     send_reminders(remind_app, now=T + MIN)
     # A fresh process: a new app on the same database.
+    # (Every channel as before: an https BASE_URL refuses to start with simulated channels.)
     restarted = create_app({**{k: remind_app.config[k] for k in (
-        "SECRET_KEY", "SLACK_API_URL", "SLACK_BOT_TOKEN", "SLACK_REMINDER_CHANNEL",
-        "BASE_URL")}, "SANDBOX": True,
+        "SECRET_KEY", "SLACK_REMINDER_CHANNEL", "BASE_URL", *fakes.env())},
         "DATABASE_URL": remind_app.config["SQLALCHEMY_DATABASE_URI"],
         "INSTANCE_PATH": remind_app.instance_path})
     assert send_reminders(restarted, now=T + 2 * MIN)["claimed"] == 0

@@ -32,6 +32,7 @@ from cmoc.services.drafts import (
     find_by_key,
     save_draft,
 )
+from cmoc.services.gitlab_issues import api_fields_from_issue
 from cmoc.services.incidents import (
     IncidentFields,
     IncidentResolved,
@@ -86,16 +87,21 @@ def _invalid(exc: ValidationError) -> ApiError:
                resp=Response(HTTP_201=IncidentOut, **errors(400, 401, 403, 413, 422)),
                tags=["incidents"])
 def create_incident():
-    """Declare an incident (state Investigating; its first update is due at once)."""
+    """Declare an incident (state Investigating; its first update is due at once).
+
+    With `issue`, the fields not given are read from the GitLab incident issue."""
     body: IncidentCreate = request.context.json
     try:
+        fields = api_fields_from_issue(body.model_dump(), config=current_app.config,
+                                       component_names=_components())
         incident = declare_incident(
-            fields=IncidentFields(title=body.title, severity=body.severity, status=body.status,
-                                  components=body.components, issue_url=body.issue_url or "",
-                                  slack_channel=body.slack_channel or ""),
+            fields=IncidentFields(title=fields["title"], severity=fields["severity"],
+                                  status=fields["status"], components=fields["components"],
+                                  issue_url=fields["issue_url"] or "",
+                                  slack_channel=fields["slack_channel"] or ""),
             author=g.api_user, component_names=_components(),
             title_max=current_app.config["TITLE_MAX_LENGTH"], now=utcnow(),
-            require_issue_url=False)
+            require_issue_url=False, gitlab_issue=fields["gitlab_issue"])
     except ValidationError as exc:
         raise _invalid(exc) from None
     return incident_out(incident), 201

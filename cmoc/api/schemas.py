@@ -25,13 +25,18 @@ class Strict(BaseModel):
 
 
 class IncidentCreate(Strict):
-    title: str = Field(min_length=1, max_length=255)
-    severity: Severity
-    status: Status
-    components: list[Annotated[str, StringConstraints(max_length=255)]] = Field(
-        min_length=1, max_length=100)
+    # Required unless `issue` is given (then read from the GitLab issue when missing).
+    title: str | None = Field(default=None, min_length=1, max_length=255)
+    severity: Severity | None = None
+    status: Status | None = None
+    components: list[Annotated[str, StringConstraints(max_length=255)]] | None = Field(
+        default=None, min_length=1, max_length=100)
     issue_url: str | None = Field(default=None, max_length=500)
     slack_channel: str | None = Field(default=None, max_length=81)
+    issue: str | None = Field(default=None, min_length=1, max_length=500, description=(
+        "The GitLab incident issue (URL or `group/project#iid`): title, severity, components, "
+        "issue_url and slack_channel not given are read from it; status then follows the "
+        "severity."))
 
 
 class IncidentPatch(Strict):
@@ -111,6 +116,8 @@ class IncidentSummary(BaseModel):
     issue_url: str | None
     slack_channel: str | None
     statusio_incident_id: str | None
+    gitlab_issue: str | None = Field(description="The GitLab issue it follows, "
+                                     "`group/project#iid`.")
     cmoc: str | None
     created_at: datetime
     resolved_at: datetime | None

@@ -18,6 +18,7 @@ def incident_summary(incident: Incident) -> dict[str, Any]:
         "components": list(incident.components), "issue_url": incident.issue_url,
         "slack_channel": incident.slack_channel,
         "statusio_incident_id": incident.statusio_incident_id,
+        "gitlab_issue": incident.gitlab_issue,
         "cmoc": incident.cmoc.username if incident.cmoc else None,
         "created_at": incident.created_at, "resolved_at": incident.resolved_at,
         "last_published_at": incident.last_published_at,

@@ -12,10 +12,13 @@ from typing import Any
 import requests
 
 from cmoc.channels import Channel
+from cmoc.channels.gitlab import GitLab
+from cmoc.channels.gitlab_api import GitLabApi
 from cmoc.channels.http import make_session
 from cmoc.channels.slack import Slack
 from cmoc.channels.statusio import StatusIO
 from cmoc.channels.twitter import Twitter, make_client
+from cmoc.gitlab_settings import gitlab_settings
 
 # The settings each channel needs before it sends anything (else it is in dry-run).
 REQUIRED = {
@@ -106,3 +109,20 @@ def build_channels(config: dict[str, Any], *, components: list[dict[str, Any]],
         group_id=config.get("SLACK_ADVOCATES_GROUP_ID"),
     )
     return {"statusio": statusio, "twitter": twitter, "slack": slack}
+
+
+def build_gitlab_api(config: dict[str, Any], *,
+                     session: requests.Session | None = None) -> GitLabApi:
+    """python-gitlab behind cmoc's result objects: GITLAB_URL/GITLAB_TOKEN, or the sandbox's
+    GitLab when there is no token and the sandbox runs."""
+    settings = gitlab_settings(config)
+    timeout = http_timeout(config)
+    return GitLabApi(session=session or make_session(timeout=timeout), url=settings.url,
+                     token=settings.token, timeout=timeout)
+
+
+def build_gitlab(config: dict[str, Any], *, session: requests.Session | None = None) -> GitLab:
+    """The incident issue as a channel (comments). Not in `build_channels` yet: see
+    `cmoc.channels.gitlab`."""
+    return GitLab(api=build_gitlab_api(config, session=session),
+                  default_project=gitlab_settings(config).incident_project)

@@ -1,4 +1,5 @@
-"""Fake status.io v2, X API v2 and Slack Web API on loopback, built from the documented shapes.
+"""Fake status.io v2, X API v2, Slack Web API and GitLab REST v4 on loopback, built from the
+documented shapes.
 
 Used by the test suite, the benchmarks and `cmoc fake-apis` for local trials. It keeps what each
 API would keep (incidents, tweets, messages), enforces the documented rules (status.io error
@@ -19,6 +20,7 @@ from typing import Any
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from cmoc.fake_apis.gitlab import GITLAB_TOKEN, HANDOVER_PROJECT, INCIDENT_PROJECT, FakeGitLab
 from cmoc.fake_apis.sandbox import SandboxControl
 from cmoc.fake_apis.slack import SLACK_TOKEN, FakeSlack
 from cmoc.fake_apis.statusio import (
@@ -83,10 +85,12 @@ class FakeApis:
         self.statusio_api = FakeStatusIO(self.lock, self._clock, components=components)
         self.x_api = FakeX(self.lock, self._clock)
         self.slack_api = FakeSlack(self.lock, self._clock)
+        self.gitlab_api = FakeGitLab(self.lock, self._clock)
         self.control = SandboxControl(self, state_path) if sandbox else None
         self.server = make_server("127.0.0.1", port, self.wsgi, threaded=True,
                                   request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.gitlab_api.base_url = f"{self.url}/gitlab"   # issues' web_url point here
         self.thread: threading.Thread | None = None
 
     def _clock(self) -> datetime:
@@ -172,9 +176,9 @@ class FakeApis:
             time.sleep(fault.delay)
             return fault, answer(fault.status, fault.body, fault.headers)
         handler = {"statusio": self.statusio_api.handle, "twitter": self.x_api.handle,
-                   "slack": self.slack_api.handle}.get(service)
+                   "slack": self.slack_api.handle, "gitlab": self.gitlab_api.handle}.get(service)
         response = handler(request, rest, body) if handler else answer(404, {"error": "no"})
-        if self.control is not None and request.method == "POST":
+        if self.control is not None and request.method in ("POST", "PUT"):
             self.control.save()
         if fault:
             time.sleep(fault.delay)
@@ -192,4 +196,6 @@ def fake_env(url: str) -> dict[str, str]:
         "TWITTER_ACCESS_TOKEN_SECRET": "ats", "SLACK_API_URL": f"{url}/slack/api",
         "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_ADVOCATES_CHANNEL": "#community-advocates",
         "SLACK_ADVOCATES_GROUP_ID": "S0123ABC",
+        "GITLAB_URL": f"{url}/gitlab", "GITLAB_TOKEN": GITLAB_TOKEN,
+        "GITLAB_INCIDENT_PROJECT": INCIDENT_PROJECT, "GITLAB_HANDOVER_PROJECT": HANDOVER_PROJECT,
     }

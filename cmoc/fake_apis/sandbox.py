@@ -68,7 +68,10 @@ class SandboxControl:
     """State persistence and the control API of a FakeApis used as the sandbox."""
 
     def __init__(self, fakes, state_path: Path | None):
+        from cmoc.fake_apis.gitlab import GitLabSandbox
+
         self.fakes = fakes
+        self.gitlab = GitLabSandbox(fakes.gitlab_api)
         self.state_path = state_path
         if state_path and state_path.exists():
             self.load(json.loads(state_path.read_text(encoding="utf-8")))
@@ -83,6 +86,7 @@ class SandboxControl:
                 "tweets": list(fakes.x_api.tweets.values()),
                 "slack_messages": list(fakes.slack_api.messages),
                 "slack_channels": fakes.slack_api.channels,
+                "gitlab": self.gitlab.snapshot(),
                 "faults": [{"channel": f.service, "path": f.path, "status": f.status,
                             "times": f.times, "apply": f.apply, "drop": f.drop}
                            for f in fakes.faults if f.times > 0],
@@ -98,6 +102,7 @@ class SandboxControl:
             fakes.x_api.resume_ids(len(fakes.x_api.tweets))
             fakes.slack_api.messages = list(state.get("slack_messages", []))
             fakes.slack_api.channels.update(state.get("slack_channels", {}))
+            self.gitlab.load(state.get("gitlab"))
 
     def save(self) -> None:
         """Written atomically after every change, so a restart of the sandbox loses nothing."""
@@ -113,6 +118,11 @@ class SandboxControl:
 
     # -- control API ----------------------------------------------------------------------
     def handle(self, request: Request, path: str) -> Response:
+        if path.startswith("gitlab"):
+            response = self.gitlab.handle(request, path)
+            if request.method == "POST" and response.status_code < 300:
+                self.save()
+            return response
         if path == "state" and request.method == "GET":
             return answer(200, self.snapshot())
         if path == "faults" and request.method == "POST":

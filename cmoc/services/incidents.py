@@ -84,16 +84,17 @@ def clean_fields(
 
 def declare_incident(
     *, fields: IncidentFields, author: User, component_names: list[str], title_max: int,
-    now: datetime, require_issue_url: bool = True,
+    now: datetime, require_issue_url: bool = True, gitlab_issue: str | None = None,
 ) -> Incident:
-    """Creates an incident in Investigating; its first update is due at once."""
+    """Creates an incident in Investigating; its first update is due at once. `gitlab_issue`
+    ("group/project#iid") links it to its GitLab issue, whose changes it then follows."""
     clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max,
                                  require_issue_url=require_issue_url)
     if errors:
         raise ValidationError(errors)
     incident = Incident(
         **clean, state=State.INVESTIGATING.value, declared_by_id=author.id, cmoc_id=author.id,
-        created_at=now, updated_at=now, next_update_due_at=now,
+        created_at=now, updated_at=now, next_update_due_at=now, gitlab_issue=gitlab_issue,
     )
     db.session.add(incident)
     db.session.flush()

@@ -7,7 +7,7 @@ from flask import Blueprint
 bp = Blueprint("web", __name__)
 
 VIEW_MODULES = ("incidents", "updates", "reminders", "admin", "reports", "sandbox",
-                "aftercare", "live")
+                "aftercare", "live", "gitlab")
 
 
 def load_views() -> Blueprint:

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from cmoc.auth import role_required
 from cmoc.enums import ACTIVE_STATUSES, Role
+from cmoc.gitlab_settings import gitlab_settings
 from cmoc.services import ValidationError
 from cmoc.services.aftercare import after_resolved
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
@@ -16,6 +17,7 @@ from cmoc.services.components import (
     refresh_components,
 )
 from cmoc.services.delivering import statusio_for
+from cmoc.services.gitlab_issues import fill_form, gitlab_read_summary, gitlab_ref, read_issue
 from cmoc.services.incidents import (
     IncidentResolved,
     declare_incident,
@@ -69,12 +71,16 @@ def declare():
         ensure_components(statusio=statusio_for(current_app), now=utcnow())
     elif request.form.get("action") == "refresh_components":
         _refresh_components()
+    elif request.form.get("action") == "read_gitlab":
+        form, errors = _read_gitlab(request.form)
+        return _declare_form(form, errors)
     else:
         try:
             incident = declare_incident(
                 fields=incident_fields_from(request.form), author=current_user,
                 component_names=component_names(),
                 title_max=current_app.config["TITLE_MAX_LENGTH"], now=utcnow(),
+                gitlab_issue=gitlab_ref(request.form.get("issue_url"), current_app.config),
             )
         except ValidationError as exc:
             errors = exc.errors
@@ -84,12 +90,31 @@ def declare():
             symptom = request.form.get("first_symptom", "").strip()
             args = {"template": "investigating", "var_symptom": symptom} if symptom else {}
             return redirect(url_for("web.new_update", incident_id=incident.id, **args))
+    return _declare_form({**request.form.to_dict(),
+                          "components": request.form.getlist("components")}, errors)
+
+
+def _declare_form(form: dict, errors: dict[str, str]):
     return render_template(
-        "incidents/form.html", errors=errors, form=request.form, incident=None,
-        selected_components=request.form.getlist("components"),
+        "incidents/form.html", errors=errors, form=form, incident=None,
+        selected_components=form.get("components") or [],
         components=component_names(), statuses=ACTIVE_STATUSES,
-        fetched_at=components_fetched_at(),
+        fetched_at=components_fetched_at(), gitlab=gitlab_settings(current_app.config),
     ), 400 if errors else 200
+
+
+def _read_gitlab(raw) -> tuple[dict, dict[str, str]]:
+    """"Read from GitLab": fills the fields left empty from the incident issue named in the
+    issue field; everything typed stays."""
+    form = {**raw.to_dict(), "components": raw.getlist("components")}
+    try:
+        facts = read_issue(text=raw.get("issue_url", ""), config=current_app.config,
+                           component_names=component_names())
+    except ValidationError as exc:
+        return form, exc.errors
+    form, filled, kept = fill_form(form, facts)
+    flash(gitlab_read_summary(facts, filled, kept), "success")
+    return form, {}
 
 
 def _refresh_components() -> None:
