@@ -106,6 +106,8 @@ class DraftOutcome:
     notify: dict[str, bool] = field(default_factory=dict)
     # Slack only: an internal update; the public next-update time stays where it was.
     internal: bool = False
+    # Minutes until the next update (override or cadence): what the Monitoring wait follows.
+    gap_minutes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -203,6 +205,7 @@ def compose_draft(
         errors=errors, problems=problems, resolved=resolved,
         warnings=text_rules.stale_times(texts, next_update_at=next_at), channels=channels,
         notify=clean_notify(draft.notify, settings.notify_default), internal=internal,
+        gap_minutes=gap_minutes,
     )
 
 

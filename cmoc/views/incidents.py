@@ -11,6 +11,7 @@ from cmoc.services import ValidationError
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import (
     components_fetched_at,
+    components_without_ids,
     ensure_components,
     refresh_components,
 )
@@ -26,6 +27,7 @@ from cmoc.services.incidents import (
     waiting_drafts,
 )
 from cmoc.services.metrics import incident_comms
+from cmoc.services.reminder_messages import reminder_context
 from cmoc.services.reminders import reminder_problems
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
@@ -71,6 +73,7 @@ def declare():
                 fields=incident_fields_from(request.form), author=current_user,
                 component_names=component_names(),
                 title_max=current_app.config["TITLE_MAX_LENGTH"], now=utcnow(),
+                opening_draft=True,
             )
         except ValidationError as exc:
             errors = exc.errors
@@ -84,8 +87,13 @@ def declare():
         "incidents/form.html", errors=errors, form=request.form, incident=None,
         selected_components=request.form.getlist("components"),
         components=component_names(), statuses=ACTIVE_STATUSES,
-        fetched_at=components_fetched_at(),
+        fetched_at=components_fetched_at(), no_ids=_no_ids(),
     ), 400 if errors else 200
+
+
+def _no_ids() -> set[str]:
+    """Components status.io has no id for (only while status.io is configured)."""
+    return set(components_without_ids(component_names(), current_app.config))
 
 
 def _refresh_components() -> None:
@@ -111,6 +119,8 @@ def incident_detail(incident_id: int):
         statuspage_problem=statuspage_problem(updates), comms=incident_comms(incident),
         expanded=expanded_updates(updates), threads=thread_links(incident, current_app.config),
         draft=next((u for u in updates if u.is_draft), None),
+        internal_at=reminder_context(incident)["internal_at"],
+        heads_up_minutes=current_app.config.get("REMINDER_HEADS_UP_MINUTES", 2),
     )
 
 
@@ -148,5 +158,5 @@ def edit(incident_id: int):
         selected_components=(request.form.getlist("components") if request.method == "POST"
                              else incident.components),
         components=component_names(), statuses=ACTIVE_STATUSES,
-        fetched_at=components_fetched_at(),
+        fetched_at=components_fetched_at(), no_ids=_no_ids(),
     ), 400 if errors else 200
