@@ -37,8 +37,7 @@
       counter.className = "counter" + (over ? " over" : (tweet.over_budget ? " warn" : ""));
       warning.className = "tweet-warning" + (over ? " over" : (tweet.over_budget ? " warn" : ""));
       if (over) {
-        warning.textContent = "Over the 280-character limit by " + (tweet.weighted_length - tweet.limit) +
-          ": shorten it, or untick Tweet to publish the others.";
+        warning.textContent = "";   // the channel's problem line says it (and what to do)
       } else if (tweet.over_budget) {
         warning.textContent = "Body is " + tweet.body_length + " characters before the final link; " +
           "the handbook keeps it within " + tweet.body_budget + ".";
@@ -89,6 +88,8 @@
       });
       var next = byId("next-update-at");
       if (next) { next.textContent = data.next_update_at || "—"; }
+      byId("token-value").textContent = data.next_update_text;
+      byId("token-legend").hidden = !data.next_update_text;
       var internalDue = byId("internal-due");
       if (internalDue) { internalDue.hidden = !data.internal; }
       byId("internal-note").hidden = !data.internal;
