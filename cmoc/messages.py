@@ -14,6 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,14 @@ class TemplateLibrary:
                 labels.setdefault(var.name, var.label)
                 labels[var.name] = labels[var.name] or var.label
         return labels
+
+
+@cache
+def shipped_marker_labels() -> dict[str, str]:
+    """The [marker] names of the templates the app ships (`templates/messages/`), for callers
+    that publish without the app's library at hand."""
+    return TemplateLibrary(Path(__file__).resolve().parent.parent / "templates" / "messages") \
+        .marker_labels()
 
 
 def clean_variables(

@@ -153,12 +153,17 @@ def test_first_update_reminder_waits_while_the_declarer_writes_it(remind_app, fa
         fakes.slack_messages[0]["text"]
 
 
-def test_escalation_is_not_held_back_by_drafting(remind_app, fakes):
+def test_escalation_is_not_held_back_by_drafting_but_repeats_are(remind_app, fakes):
     carol = make_user("carol", "cmoc")
     incident = make_incident(carol, cmoc_id=carol.id, created_at=T, next_update_due_at=T)
     heartbeat(incident=incident, user=carol, now=T + 5 * MIN)
     send_reminders(remind_app, now=T + 5 * MIN)
     assert kinds() == [("escalation", "sent")]
+    heartbeat(incident=incident, user=carol, now=T + 10 * MIN)
+    assert send_reminders(remind_app, now=T + 10 * MIN)["claimed"] == 0
+    # Still nothing published a minute after the last heartbeat: the repeat comes.
+    assert send_reminders(remind_app, now=T + 11 * MIN + timedelta(seconds=1))["sent"] == 1
+    assert kinds()[-1] == ("repeat", "sent")
 
 
 def test_heartbeat_needs_the_cmoc_role(remind_app):

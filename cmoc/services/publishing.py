@@ -30,6 +30,7 @@ from cmoc.enums import (
     UpdatePhase,
 )
 from cmoc.extensions import db
+from cmoc.messages import shipped_marker_labels
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
@@ -105,9 +106,10 @@ def start_publish(*, update: Update, channels: set[str], confirm_public: bool, a
 
     With `skip_blocked`, selected channels whose text is blocked are left out (and say why)
     instead of stopping the publish; `markers` names the template variables whose [marker]
-    may not be sent.
+    may not be sent (default: those of the shipped templates).
     """
     channels = set(channels)
+    markers = shipped_marker_labels() if markers is None else markers
     left_out: dict[str, str] = {}
 
     def check() -> dict[str, str]:

@@ -5,8 +5,9 @@ then repeats.
 inserting a row with a unique (incident, due time, kind, seq) key before sending, so a restart,
 an overlapping pass or a second clock never sends the same reminder twice; and it re-reads the
 incident before sending, so nothing goes out for a resolved, published or snoozed incident.
-While the incident's CMOC is drafting (`cmoc.services.presence`) the heads-up is not sent, nor
-the first update's due reminder (nothing was promised yet); a promised due time still is.
+While the incident's CMOC is drafting (`cmoc.services.presence`) the heads-up and repeats are
+not sent, nor the first update's due reminder (nothing was promised yet); a promised due time
+and the escalation still are.
 """
 
 from __future__ import annotations
@@ -142,12 +143,14 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
 
 
 def _holds_back(slot: Slot, incident: Incident, *, drafting: bool) -> bool:
-    """While the CMOC is drafting: no heads-up, and no due reminder for a first update that
-    nothing promised (it is due at declaration, and they are writing it). The slot is not
-    claimed, so it still comes if they stop without publishing."""
+    """While the CMOC is drafting: no heads-up, no repeat, and no due reminder for a first
+    update that nothing promised (it is due at declaration, and they are writing it). A
+    promised due time and the escalation still come. The slot is not claimed, so it still
+    comes if they stop without publishing."""
     if not drafting:
         return False
-    return slot.kind == "heads_up" or (slot.kind == "due" and incident.promised_at is None)
+    return (slot.kind in ("heads_up", "repeat")
+            or (slot.kind == "due" and incident.promised_at is None))
 
 
 def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
