@@ -185,6 +185,11 @@ def test_later_investigating_updates_preselect_the_follow_up(client, fakes):
     incident = make_incident()
     first = client.get(f"/incidents/{incident.id}/updates/new").get_data(as_text=True)
     assert 'value="investigating" selected' in first
+    # A Slack-only update told the public nothing: the first public update is still next.
+    assert post(client, incident, symptom="errors", channels=["slack"],
+                key="internal").status_code == 302
+    internal = client.get(f"/incidents/{incident.id}/updates/new").get_data(as_text=True)
+    assert 'value="investigating" selected' in internal
     assert post(client, incident, template="investigating", symptom="errors").status_code == 302
     later = client.get(f"/incidents/{incident.id}/updates/new").get_data(as_text=True)
     assert 'value="investigating-follow-up" selected' in later

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cmoc.enums import ACTIVE_STATUSES, CHANNELS, State, Status
+from cmoc.enums import ACTIVE_STATUSES, CHANNELS, PUBLIC_CHANNELS, DeliveryStatus, State, Status
 from cmoc.models import Incident
 from cmoc.services.subscribers import NOTIFY_FLAGS
 
@@ -30,8 +30,12 @@ def clean_notify(raw: dict[str, bool] | None, default: dict[str, bool]) -> dict[
 
 
 def published_in(incident: Incident, state: State) -> bool:
-    """Whether the incident already published an update in this state (a follow-up is next)."""
-    return any(u.state == state.value and u.published_at is not None for u in incident.updates)
+    """Whether the incident already told the public something in this state (a follow-up is
+    next); a Slack-only update told nobody outside."""
+    return any(u.state == state.value and u.published_at is not None
+               and any(d.channel in PUBLIC_CHANNELS and d.status != DeliveryStatus.SKIPPED.value
+                       for d in u.deliveries)
+               for u in incident.updates)
 
 
 def clean_status(raw: str, *, state: State | None, incident: Incident,
