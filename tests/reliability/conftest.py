@@ -62,13 +62,14 @@ class Server:
     def session(self, username: str) -> tuple[requests.Session, str]:
         """A signed-in browser-like session and its CSRF token."""
         session = requests.Session()
-        page = session.get(self.url + "/login", timeout=10).text
+        # Generous: fifty of these at once hash fifty passwords on a shared 2-core machine.
+        page = session.get(self.url + "/login", timeout=60).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        response = session.post(self.url + "/login", timeout=10, allow_redirects=False,
+        response = session.post(self.url + "/login", timeout=60, allow_redirects=False,
                                 data={"username": username, "password": PASSWORD,
                                       "csrf_token": token})
         assert response.status_code == 302, response.text[:300]
-        page = session.get(self.url + "/", timeout=10).text
+        page = session.get(self.url + "/", timeout=60).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         return session, token
 
