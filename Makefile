@@ -44,7 +44,10 @@ browser:
 	  else echo "chromium missing: install Debian's chromium package for the browser tests" >&2; fi; \
 	fi
 
+# The template check (every message template with typical and edge inputs) runs first: it is
+# quick and names the template, case and channel of any wording fault.
 test: install-test browser
+	$(PY) -m cmoc.template_check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-test

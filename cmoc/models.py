@@ -78,6 +78,10 @@ class Incident(db.Model):
     # The GitLab incident issue this incident follows, as "group/project#iid" (declared from
     # it, or created by its webhook): severity and state changes on the issue come here.
     gitlab_issue: Mapped[str | None] = mapped_column(String(300), index=True)
+    # Issue 11 (drafting): the next-update time the last public update promised (snoozing
+    # past it needs a confirmation), and whether the CMOC gets a heads-up before due.
+    promised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heads_up: Mapped[bool] = mapped_column(default=True)
 
     declared_by: Mapped[User] = relationship(foreign_keys=[declared_by_id])
     cmoc: Mapped[User | None] = relationship(foreign_keys=[cmoc_id])
@@ -126,6 +130,9 @@ class Update(db.Model):
     # Channels whose text the CMOC edited by hand (kept instead of re-rendered).
     edited_channels: Mapped[list[str]] = mapped_column(JSON, default=list)
     next_update_minutes: Mapped[int | None] = mapped_column()
+    # Issue 11: whether status.io notifies its subscribers of this update, {email, sms,
+    # webhook: bool}; None means the configured default (the handbook's "broadcast all").
+    statusio_notify: Mapped[dict[str, bool] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -276,6 +283,21 @@ class IncidentEvent(db.Model):
     actor: Mapped[User | None] = relationship()
 
 
+class DraftPresence(db.Model):
+    """Issue 11: who has a drafting form of an incident open, from the page's heartbeat.
+
+    While the incident's CMOC is drafting, the heads-up (and the first update's due reminder)
+    wait: they would only interrupt."""
+
+    __tablename__ = "draft_presence"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Reminder(db.Model):
     """One reminder slot of one due time. The unique key makes every slot fire at most once,
     however many clocks run and however often they restart."""
@@ -289,7 +311,7 @@ class Reminder(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(16))       # due | escalation | repeat
+    kind: Mapped[str] = mapped_column(String(16))  # heads_up | due | escalation | repeat
     seq: Mapped[int] = mapped_column(default=0)
     slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # sending | sent | failed | dry_run | superseded | cancelled | undeliverable (nobody to tell)

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+# How far this process's clock is moved on: zero, except in tests that must let minutes pass
+# (a drafting form left open) without sleeping through them. Every "now" comes from utcnow.
+_offset = timedelta(0)
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _offset
+
+
+@contextmanager
+def clock_moved() -> Iterator[Callable[[timedelta], None]]:
+    """Yields `advance(delta)`, which moves this process's clock on; put back on exit."""
+    global _offset
+    saved = _offset
+
+    def advance(delta: timedelta) -> None:
+        global _offset
+        _offset += delta
+
+    try:
+        yield advance
+    finally:
+        _offset = saved
 
 
 class UTCDateTime(TypeDecorator):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from twitter_text import parse_tweet
 
@@ -29,7 +30,10 @@ class TweetCount:
         return asdict(self) | {"remaining": self.remaining}
 
 
+@lru_cache(maxsize=1024)
 def weighted_length(text: str) -> int:
+    """twitter-text's weighted length. Cached: the preview checks and counts the same tweet,
+    and parsing is most of its cost."""
     return parse_tweet(text).weightedLength if text else 0
 
 

@@ -37,7 +37,9 @@ def test_compose_default_template_and_next_update_time(app):
     outcome = compose(app, incident, variables={"symptom": "slow pipelines"})
     assert outcome.ok and outcome.template.slug == "investigating"
     assert outcome.next_update_at == NOW + timedelta(minutes=15)
-    assert "Next update by 14:15 UTC." in outcome.texts["statusio"]
+    # The text keeps the token (it follows the publish time); the preview shows it resolved.
+    assert "Next update by {next_update}." in outcome.texts["statusio"]
+    assert "Next update by 14:15 UTC." in outcome.resolved["statusio"]
     override = compose(app, incident, variables={"symptom": "x"}, next_update_minutes="45")
     assert override.next_update_at == NOW + timedelta(minutes=45)
 
@@ -81,12 +83,14 @@ def test_hand_edited_text_is_kept_and_checked(app):
                       texts={"twitter": "My own words " + ISSUE_URL}, edited={"twitter"})
     assert outcome.texts["twitter"] == "My own words " + ISSUE_URL
     assert outcome.rendered["twitter"].startswith("We're seeing errors")
+    # A problem in one channel's text blocks that channel only; it never stops saving.
     too_long = compose(app, incident, variables={"symptom": "errors"},
                        texts={"twitter": "日" * 141}, edited={"twitter"})
-    assert "282 weighted characters" in too_long.errors["text_twitter"]
+    assert too_long.ok and set(too_long.problems) == {"twitter"}
+    assert "282 weighted characters" in too_long.problems["twitter"]
     empty = compose(app, incident, variables={"symptom": "errors"}, texts={"slack": " "},
                     edited={"slack"})
-    assert "Slack text is empty" in empty.errors["text_slack"]
+    assert empty.ok and "Slack text is empty" in empty.problems["slack"]
 
 
 @pytest.fixture

@@ -63,6 +63,21 @@ def test_metrics_of_a_scripted_incident(app):
     assert people["bob"].median_time_to_first is None
 
 
+def test_only_sent_status_page_or_x_posts_make_an_update_public(app):
+    """Finding 5: a Slack-only update, or a public post that failed, is not a public update."""
+    alice = make_user("alice", "cmoc")
+    incident = make_incident(alice, now=T0, title="Security")
+    slack_only = published(incident, alice, T0 + 1 * MIN, state="investigating", cadence=10)
+    slack_only.deliveries[0].channel = "slack"
+    failed = published(incident, alice, T0 + 3 * MIN, state="investigating", cadence=10)
+    failed.deliveries[0].status = "failed"
+    published(incident, alice, T0 + 20 * MIN, state="investigating", cadence=10)
+    db.session.commit()
+    comms = report(since=T0 - timedelta(days=1), until=T0 + timedelta(days=1)).incidents[0]
+    assert comms.time_to_first_update == 20 * 60
+    assert comms.not_public == 2 and comms.gaps == []
+
+
 def test_report_page_charts_and_csv(app, client):
     incident = scripted()
     login(client, make_user("vera", "viewer"))
@@ -75,6 +90,7 @@ def test_report_page_charts_and_csv(app, client):
     rows = csv.get_data(as_text=True).splitlines()
     assert rows[0].startswith("incident_id,title,severity")
     assert rows[1].startswith(f"{incident.id},Scripted,S1,") and ",420,3,1,14.0,2,1" in rows[1]
+    assert rows[0].endswith(",not_public_updates,promises_broken,no_public_post_decisions")
     detail = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
     assert "7.0 min after declaring" in detail and "2 of 3" in detail
 

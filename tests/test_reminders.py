@@ -72,24 +72,30 @@ def test_message_names_incident_and_links_to_the_drafting_form(remind_app):
 
 def test_due_reminder_goes_out_once_then_escalation_then_cadence(remind_app, fakes):
     due_incident()
+    assert send_reminders(remind_app, now=T - 3 * MIN)["claimed"] == 0
+    # The heads-up, two minutes before due (once).
+    assert send_reminders(remind_app, now=T - 2 * MIN)["sent"] == 1
     assert send_reminders(remind_app, now=T - MIN)["claimed"] == 0
+    assert fakes.slack_messages[0]["text"].startswith(
+        ":hourglass_flowing_sand: Update due in 2m (by 14:00 UTC)")
     assert send_reminders(remind_app, now=T + timedelta(seconds=2))["sent"] == 1
     for _ in range(3):  # later passes inside the same slot send nothing
         assert send_reminders(remind_app, now=T + 2 * MIN)["claimed"] == 0
-    assert len(fakes.slack_messages) == 1
-    first = fakes.slack_messages[0]
+    assert len(fakes.slack_messages) == 2
+    first = fakes.slack_messages[1]
     assert first["posted_to"] == "#cmoc-reminders"
-    assert first["text"].startswith(":alarm_clock: Update due")
+    assert first["text"].startswith(":alarm_clock: Update due now (14:00 UTC)")
     send_reminders(remind_app, now=T + 5 * MIN)
-    assert fakes.slack_messages[1]["text"].startswith("<!subteam^SIMOC>")
+    assert fakes.slack_messages[2]["text"].startswith("<!subteam^SIMOC>")
     send_reminders(remind_app, now=T + 7 * MIN)
-    assert len(fakes.slack_messages) == 2   # never more often than the cadence
+    assert len(fakes.slack_messages) == 3   # never more often than the cadence
     send_reminders(remind_app, now=T + 10 * MIN)
-    assert fakes.slack_messages[2]["text"].startswith(":alarm_clock: Still no update")
+    assert fakes.slack_messages[3]["text"].startswith(":alarm_clock: Still no update")
     send_reminders(remind_app, now=T + 19 * MIN)
     send_reminders(remind_app, now=T + 20 * MIN)
-    assert len(fakes.slack_messages) == 4
-    assert [r.kind for r in reminders()] == ["due", "escalation", "repeat", "repeat"]
+    assert len(fakes.slack_messages) == 5
+    assert [r.kind for r in reminders()] == ["heads_up", "due", "escalation", "repeat",
+                                             "repeat"]
     assert all(r.status == "sent" for r in reminders())
 
 

@@ -183,14 +183,17 @@ def create_update(incident_id: int):
         raise ApiError(409, "incident_resolved",
                        "This incident is resolved: nothing can be published after Resolved.")
     texts = body.texts.model_dump(exclude_none=True) if body.texts else {}
+    channels = set(body.channels or CHANNELS)
+    notify = body.notify.model_dump(exclude_none=True) if body.notify else None
     draft = DraftInput(
         state=body.state, status=body.status or "", template=body.template or "",
         variables=dict(body.variables), texts=texts, edited=set(texts),
         next_update_minutes=str(body.next_update_in_minutes or ""),
-        idempotency_key=body.idempotency_key or "")
+        idempotency_key=body.idempotency_key or "", channels=channels, notify=notify)
+    settings = DraftSettings.from_app(current_app)
     try:
         update = save_draft(incident=incident, draft=draft, author=g.api_user,
-                            settings=DraftSettings.from_app(current_app), now=utcnow())
+                            settings=settings, now=utcnow())
     except AlreadyPublished as exc:
         return update_out(exc.update), 200
     except ValidationError as exc:
@@ -198,15 +201,16 @@ def create_update(incident_id: int):
             raise ApiError(409, "illegal_transition", exc.errors["state"], exc.errors) from None
         raise _invalid(exc) from None
     if body.publish:
-        _publish(update, set(body.channels or CHANNELS), body.confirm_public)
+        _publish(update, channels, body.confirm_public, settings)
     return update_out(update), 201
 
 
-def _publish(update: Update, channels: set[str], confirm_public: bool) -> None:
+def _publish(update: Update, channels: set[str], confirm_public: bool,
+             settings: DraftSettings) -> None:
     try:
         start_publish(update=update, channels=channels, confirm_public=confirm_public,
-                      actor=g.api_user, cadence=current_app.config["CADENCE_MATRIX"],
-                      now=utcnow())
+                      actor=g.api_user, cadence=settings.cadence, now=utcnow(),
+                      markers=settings.markers)
     except ValidationError as exc:
         raise ApiError(422, "cannot_publish", "The update was saved as a draft but not "
                        "published.", exc.errors) from None

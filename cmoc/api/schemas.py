@@ -58,13 +58,28 @@ class Texts(Strict):
     slack: str | None = Field(default=None, max_length=3000)
 
 
+class Notify(Strict):
+    """Whether status.io notifies its subscribers of this update (each default: on)."""
+
+    email: bool | None = None
+    sms: bool | None = None
+    webhook: bool | None = None
+
+
 class UpdateCreate(Strict):
     state: State
     status: Status | None = None
     template: str | None = Field(default=None, min_length=1, max_length=64)
     variables: dict[VariableName, ShortText] = Field(default_factory=dict, max_length=20)
-    texts: Texts | None = None
-    channels: list[Channel] | None = Field(default=None, max_length=3)
+    texts: Texts | None = Field(default=None, description=(
+        "Final text per channel; a channel given here is not rendered from the template, and "
+        "a template field is required only while some chosen channel's text comes from it. "
+        "Write `{next_update}` where the next-update time goes."))
+    channels: list[Channel] | None = Field(default=None, max_length=3, description=(
+        "Channels to publish to (default all). A chosen channel whose text is blocked (empty, "
+        "over 280, an unfilled [placeholder]) refuses the publish with 422 naming it; leave "
+        "it out to publish the others."))
+    notify: Notify | None = None
     next_update_in_minutes: int | None = Field(default=None, ge=1, le=1440)
     publish: bool = False
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=64)
@@ -100,6 +115,9 @@ class UpdateOut(BaseModel):
     template: str
     texts: TextsOut
     next_update_in_minutes: int | None
+    notify: dict[str, bool] = Field(description="status.io subscriber flags of this update.")
+    blocked: dict[str, str] = Field(description=(
+        "A draft's channels whose text cannot be sent yet, with why (empty once published)."))
     author: str
     created_at: datetime
     published_at: datetime | None

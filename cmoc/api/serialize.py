@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from cmoc import texts as text_rules
+from cmoc.enums import CHANNELS
 from cmoc.extensions import db
 from cmoc.models import Incident, Update
+from cmoc.services.subscribers import default_notify
+from cmoc.timeutil import utcnow
 
 
 def incident_summary(incident: Incident) -> dict[str, Any]:
@@ -33,6 +38,9 @@ def update_out(update: Update) -> dict[str, Any]:
         "texts": {"statusio": update.text_statusio, "twitter": update.text_twitter,
                   "slack": update.text_slack},
         "next_update_in_minutes": update.next_update_minutes,
+        "notify": update.statusio_notify or default_notify(
+            current_app.config.get("STATUSIO_NOTIFY")),
+        "blocked": _blocked(update),
         "author": update.author.username, "created_at": update.created_at,
         "published_at": update.published_at,
         "deliveries": [{
@@ -40,6 +48,17 @@ def update_out(update: Update) -> dict[str, Any]:
             "attempts": d.attempts, "error": d.error, "updated_at": d.updated_at,
         } for d in update.deliveries],
     }
+
+
+def _blocked(update: Update) -> dict[str, str]:
+    """A draft's channels that could not be sent as they are (any next-update time will do:
+    only whether there is one matters)."""
+    if not update.is_draft:
+        return {}
+    upcoming = None if update.state == "resolved" else utcnow()
+    return text_rules.problems({c: update.text_for(c) for c in CHANNELS},
+                               next_update_at=upcoming,
+                               markers=current_app.extensions["cmoc.templates"].marker_labels())
 
 
 def incident_out(incident: Incident) -> dict[str, Any]:

@@ -27,6 +27,8 @@ class PostContext:
     twitter_last_tweet_id: str | None = None
     slack_channel_id: str | None = None
     slack_thread_ts: str | None = None
+    # This update's status.io subscriber choice {email, sms, webhook}; None: the adapter's.
+    statusio_notify: dict[str, bool] | None = None
 
 
 @dataclass(frozen=True)

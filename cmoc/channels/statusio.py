@@ -9,6 +9,7 @@ import requests
 
 from cmoc.channels import ChannelResult, PostContext
 from cmoc.channels.http import describe_network_error
+from cmoc.services.subscribers import payload_flags
 
 STATUS_CODES = {
     "operational": 100, "degraded_performance": 300, "partial_service_disruption": 400,
@@ -65,8 +66,14 @@ class StatusIO:
             pairs.extend(f"{component_id}-{container}" for container in containers)
         return pairs, unknown
 
+    def flags(self, ctx: PostContext) -> dict[str, str]:
+        """Broadcast flags: the configured ones, this update's subscriber choice over them;
+        `social` always "0"."""
+        return {**self.notify, **payload_flags(ctx.statusio_notify), "social": "0"}
+
     def build(self, ctx: PostContext) -> dict[str, Any]:
         page = self.statuspage_id or "<STATUSIO_STATUSPAGE_ID>"
+        notify = self.flags(ctx)
         if ctx.statusio_incident_id is None:
             if ctx.state == "resolved":
                 return {"skip": "Nothing to resolve on status.io: this incident was never "
@@ -77,7 +84,7 @@ class StatusIO:
                 "incident_details": ctx.text, "infrastructure_affected": pairs,
                 "all_infrastructure_affected": "0",
                 "current_status": STATUS_CODES[ctx.status],
-                "current_state": STATE_CODES[ctx.state], **self.notify,
+                "current_state": STATE_CODES[ctx.state], **notify,
             }
             payload = {"path": "incident/create", "body": body}
             if unknown:
@@ -88,7 +95,7 @@ class StatusIO:
             "incident_details": ctx.text, "current_status": STATUS_CODES[ctx.status],
             "current_state": STATE_CODES.get(ctx.state)
             or STATE_CODES.get(ctx.previous_state or "", 300),
-            **self.notify,
+            **notify,
         }
         path = "incident/resolve" if ctx.state == "resolved" else "incident/update"
         return {"path": path, "body": body}

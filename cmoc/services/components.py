@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from cmoc.channels.registry import configured_channels
 from cmoc.channels.statusio import StatusIO
 from cmoc.extensions import db
 from cmoc.models import StatusioComponent, User
@@ -23,6 +24,16 @@ def component_catalog(config: dict[str, Any]) -> list[dict[str, Any]]:
                 for c in cached]
     return [{"name": c["name"], "id": c.get("id"), "containers": list(c.get("containers") or [])}
             for c in config["COMPONENTS"]]
+
+
+def components_without_ids(names: list[str], config: dict[str, Any]) -> list[str]:
+    """Of these components, those status.io cannot be told about (no component id or no
+    container), when status.io is configured; none otherwise (dry-run sends nothing)."""
+    if not configured_channels(config)["statusio"]:
+        return []
+    known = {c["name"]: c for c in component_catalog(config)}
+    return [name for name in names
+            if not (known.get(name, {}).get("id") and known.get(name, {}).get("containers"))]
 
 
 def components_fetched_at() -> datetime | None:

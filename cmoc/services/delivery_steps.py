@@ -186,6 +186,7 @@ def post_context_for(delivery: Delivery) -> PostContext:
         statusio_incident_id=incident.statusio_incident_id, previous_state=previous,
         twitter_last_tweet_id=incident.twitter_last_tweet_id,
         slack_channel_id=incident.slack_channel_id, slack_thread_ts=incident.slack_thread_ts,
+        statusio_notify=update_row.statusio_notify,  # issue 11: per-update subscriber flags
     )
 
 

@@ -1,4 +1,9 @@
-"""Drafting updates: state transitions, template rendering per channel, validation, saving."""
+"""Drafting updates: state transitions, template rendering per channel, validation, saving.
+
+A draft is checked per channel: a problem in one channel's text (empty, over 280, an unfilled
+[marker]) blocks only that channel, and never stops the draft being saved. A template field is
+required only while some selected channel's text is still rendered from the template.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,30 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from cmoc import texts as text_rules
 from cmoc.cadence import MAX_MINUTES, Cadence
-from cmoc.enums import ACTIVE_STATUSES, CHANNEL_LABELS, CHANNELS, State, Status, UpdatePhase
+from cmoc.enums import (
+    CHANNELS,
+    PUBLIC_CHANNELS,
+    State,
+    Status,
+    UpdatePhase,
+)
 from cmoc.extensions import db
 from cmoc.messages import MessageContext, MessageTemplate, TemplateLibrary, clean_variables, render
 from cmoc.models import Incident, Update, User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
-from cmoc.tweet import TWEET_LIMIT, TweetCount, count_tweet
-
-# Upper bounds per channel: Slack section text is capped at 3,000 characters.
-TEXT_LIMITS = {"statusio": 5000, "twitter": 1000, "slack": 3000}
+from cmoc.services.draft_fields import (  # noqa: F401  (allowed_states is used from here)
+    allowed_states,
+    clean_channels,
+    clean_notify,
+    clean_status,
+    published_in,
+)
+from cmoc.services.subscribers import default_notify
+from cmoc.texts import TEXT_LIMITS  # noqa: F401  (re-exported: where the limits used to live)
+from cmoc.tweet import TweetCount, count_tweet
 
 
 @dataclass
@@ -35,6 +53,11 @@ class DraftInput:
     next_update_minutes: str = ""
     # Same key, same update: a resubmitted form or API call never creates a second one.
     idempotency_key: str = ""
+    # The channels chosen to publish to (None: all). Fields are required, and problems
+    # block, only for these.
+    channels: set[str] | None = None
+    # status.io subscriber flags {email, sms, webhook}; None: the configured default.
+    notify: dict[str, bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,13 +68,20 @@ class DraftSettings:
     cadence: Cadence
     status_page_url: str
     body_budget: int
+    # status.io's subscriber flags when an update does not choose (config STATUSIO_NOTIFY).
+    notify_default: dict[str, bool] = field(default_factory=lambda: default_notify(None))
 
     @classmethod
     def from_app(cls, app) -> DraftSettings:
         config = app.config
         return cls(library=app.extensions["cmoc.templates"], cadence=config["CADENCE_MATRIX"],
                    status_page_url=config["STATUS_PAGE_URL"],
-                   body_budget=config["TWEET_BODY_BUDGET"])
+                   body_budget=config["TWEET_BODY_BUDGET"],
+                   notify_default=default_notify(config.get("STATUSIO_NOTIFY")))
+
+    @property
+    def markers(self) -> dict[str, str]:
+        return self.library.marker_labels()
 
 
 @dataclass
@@ -66,17 +96,27 @@ class DraftOutcome:
     next_update_at: datetime | None
     next_update_minutes: int | None
     errors: dict[str, str]
+    # Per channel (all three): why it cannot be sent; blocks only that channel.
+    problems: dict[str, str] = field(default_factory=dict)
+    # Each text as it would be sent now (the next-update token resolved).
+    resolved: dict[str, str] = field(default_factory=dict)
+    # Per channel: worth a look, never blocking (a literal, stale next-update time).
+    warnings: dict[str, str] = field(default_factory=dict)
+    channels: set[str] = field(default_factory=lambda: set(CHANNELS))
+    notify: dict[str, bool] = field(default_factory=dict)
+    # Slack only: an internal update; the public next-update time stays where it was.
+    internal: bool = False
+    # Minutes until the next update (override or cadence): what the Monitoring wait follows.
+    gap_minutes: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
-
-def allowed_states(current: State) -> list[State]:
-    """Forward only: same state (a progress update) or later; nothing after Resolved."""
-    if current is State.RESOLVED:
-        return []
-    return [s for s in State if s.order >= current.order]
+    @property
+    def blocked(self) -> dict[str, str]:
+        """Problems of the selected channels: these stop a publish that includes them."""
+        return {c: p for c, p in self.problems.items() if c in self.channels}
 
 
 def compose_draft(
@@ -98,11 +138,11 @@ def compose_draft(
             if state not in allowed_states(current):
                 errors["state"] = (f"Cannot go from {current.label} back to {state.label}: "
                                    "states only move forward.")
-    status = _clean_status(draft.status, state=state, incident=incident, errors=errors)
+    status = clean_status(draft.status, state=state, incident=incident, errors=errors)
 
     template = library.get(draft.template) if draft.template else None
     if template is None and state is not None and not draft.template:
-        template = library.default_for(state)
+        template = library.default_for(state, follow_up=published_in(incident, state))
     if template is None:
         errors["template"] = "Unknown template."
     elif state is not None and not template.applies_to(state):
@@ -120,16 +160,23 @@ def compose_draft(
         else:
             minutes = int(raw_minutes)
 
+    channels = clean_channels(draft.channels, errors)
+    internal = not channels & set(PUBLIC_CHANNELS)
     # The gap until the next update: the CMOC's override, else the cadence; none once resolved.
     gap_minutes = None
     if state is not None and state is not State.RESOLVED:
         gap_minutes = minutes or int(
             cadence.interval(state, incident.severity_enum).total_seconds() // 60)
     next_at = now + timedelta(minutes=gap_minutes) if gap_minutes else None
+    if internal and next_at is not None:
+        # Slack only tells nobody outside: the public next-update time does not move.
+        next_at = incident.next_update_due_at
 
     rendered = {c: "" for c in CHANNELS}
     if template is not None:
-        values, var_errors = clean_variables(template, draft.variables)
+        # Fields are needed only for the selected channels whose text is still rendered.
+        needed = template.variables_used_by(channels - set(draft.edited))
+        values, var_errors = clean_variables(template, draft.variables, needed=needed)
         errors.update({f"var_{k}": v for k, v in var_errors.items()})
         context = MessageContext(
             title=incident.title, severity=incident.severity_enum, state=state or current,
@@ -146,39 +193,20 @@ def compose_draft(
     for channel in CHANNELS:
         typed = (draft.texts.get(channel) or "").strip()
         texts[channel] = typed if channel in draft.edited else rendered[channel]
-        label = CHANNEL_LABELS[channel]
-        if not texts[channel]:
-            errors[f"text_{channel}"] = f"{label} text is empty."
-        elif len(texts[channel]) > TEXT_LIMITS[channel]:
-            errors[f"text_{channel}"] = (f"{label} text is too long ({len(texts[channel])} "
-                                         f"characters, at most {TEXT_LIMITS[channel]}).")
-    tweet = count_tweet(texts["twitter"], body_budget=settings.body_budget)
-    if texts["twitter"] and tweet.weighted_length > TWEET_LIMIT:
-        errors["text_twitter"] = (f"Tweet is {tweet.weighted_length} weighted characters; "
-                                  f"the limit is {TWEET_LIMIT}. Shorten it before saving.")
+    if state is State.RESOLVED:
+        next_at = None
+    markers = settings.markers
+    problems = text_rules.problems(texts, next_update_at=next_at, markers=markers)
+    resolved = {c: text_rules.resolve(t, next_update_at=next_at) for c, t in texts.items()}
+    tweet = count_tweet(resolved["twitter"], body_budget=settings.body_budget)
     return DraftOutcome(
         state=state, status=status, template=template, variables=values, texts=texts,
         rendered=rendered, tweet=tweet, next_update_at=next_at, next_update_minutes=minutes,
-        errors=errors,
+        errors=errors, problems=problems, resolved=resolved,
+        warnings=text_rules.stale_times(texts, next_update_at=next_at), channels=channels,
+        notify=clean_notify(draft.notify, settings.notify_default), internal=internal,
+        gap_minutes=gap_minutes,
     )
-
-
-def _clean_status(raw: str, *, state: State | None, incident: Incident,
-                  errors: dict[str, str]) -> Status | None:
-    if state is State.RESOLVED:
-        # Resolving always returns every component to Operational (handbook "Resolve").
-        return Status.OPERATIONAL
-    if not raw:
-        return incident.status_enum
-    try:
-        status = Status(raw)
-    except ValueError:
-        errors["status"] = "Unknown status."
-        return None
-    if status not in ACTIVE_STATUSES:
-        errors["status"] = "Operational comes with Resolved; keep the status while monitoring."
-        return None
-    return status
 
 
 def save_draft(
@@ -213,6 +241,7 @@ def save_draft(
     update.text_slack = outcome.texts["slack"]
     update.edited_channels = sorted(set(draft.edited) & set(CHANNELS))
     update.next_update_minutes = outcome.next_update_minutes
+    update.statusio_notify = outcome.notify
     update.updated_at = now
     db.session.flush()
     record("draft.save", actor=author, target=update, now=now, after={
@@ -254,4 +283,5 @@ def draft_from_update(update: Update) -> DraftInput:
         variables=dict(update.variables or {}),
         texts={c: update.text_for(c) for c in CHANNELS}, edited=set(update.edited_channels or []),
         next_update_minutes=str(update.next_update_minutes or ""),
+        notify=dict(update.statusio_notify) if update.statusio_notify else None,
     )

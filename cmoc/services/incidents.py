@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from cmoc.cadence import Cadence, next_update_due
 from cmoc.enums import ACTIVE_STATUSES, Severity, State, UpdatePhase
 from cmoc.extensions import db
-from cmoc.models import Delivery, Incident, IncidentEvent, Reminder, Update, User
+from cmoc.models import Delivery, DraftPresence, Incident, IncidentEvent, Reminder, Update, User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
 
@@ -85,9 +85,13 @@ def clean_fields(
 def declare_incident(
     *, fields: IncidentFields, author: User, component_names: list[str], title_max: int,
     now: datetime, require_issue_url: bool = True, gitlab_issue: str | None = None,
+    opening_draft: bool = False,
 ) -> Incident:
     """Creates an incident in Investigating; its first update is due at once. `gitlab_issue`
-    ("group/project#iid") links it to its GitLab issue, whose changes it then follows."""
+    ("group/project#iid") links it to its GitLab issue, whose changes it then follows.
+
+    `opening_draft`: the declarer goes straight on to the first update's form (the web flow),
+    so they count as drafting from this moment and no reminder interrupts them."""
     clean, errors = clean_fields(fields, component_names=component_names, title_max=title_max,
                                  require_issue_url=require_issue_url)
     if errors:
@@ -98,6 +102,8 @@ def declare_incident(
     )
     db.session.add(incident)
     db.session.flush()
+    if opening_draft:
+        db.session.add(DraftPresence(incident_id=incident.id, user_id=author.id, seen_at=now))
     record("incident.declare", actor=author, target=incident, after=clean, now=now)
     db.session.commit()
     return incident
@@ -119,7 +125,7 @@ def edit_incident(
     for key, value in clean.items():
         setattr(incident, key, value)
     incident.updated_at = now
-    refresh_due(incident=incident, cadence=cadence)
+    refresh_due(incident=incident, cadence=cadence, keep_promise=True)
     record("incident.edit", actor=actor, target=incident,
            before={k: before[k] for k in changed}, after=changed, now=now)
     db.session.commit()
@@ -130,12 +136,17 @@ class IncidentResolved(Exception):
     """The incident is resolved: nothing about it changes any more."""
 
 
-def refresh_due(*, incident: Incident, cadence: Cadence) -> None:
-    incident.next_update_due_at = next_update_due(
+def refresh_due(*, incident: Incident, cadence: Cadence, keep_promise: bool = False) -> None:
+    """Recomputes the due time from the last public update and the cadence. `keep_promise`
+    (an edit, e.g. a lower severity): never later than the time the public was promised."""
+    due = next_update_due(
         cadence=cadence, state=incident.state_enum, severity=incident.severity_enum,
         last_published_at=incident.last_published_at, declared_at=incident.created_at,
         override_minutes=incident.next_update_minutes,
     )
+    if keep_promise and due and incident.promised_at and due > incident.promised_at:
+        due = incident.promised_at
+    incident.next_update_due_at = due
 
 
 def get_incident(incident_id: int) -> Incident | None:

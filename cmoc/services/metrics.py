@@ -1,5 +1,7 @@
 """Communication metrics: time to first public update, cadence adherence, lateness, reminders.
 
+Public means public: only updates with a status page or X delivery that was sent count as
+public updates (a Slack-only update is internal; a failed or dry-run post told nobody).
 Pure functions compute from rows; `incident_comms` and `cmoc_report` load the rows.
 """
 
@@ -12,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from cmoc.enums import DeliveryStatus
+from cmoc.enums import PUBLIC_CHANNELS, DeliveryStatus
 from cmoc.extensions import db
-from cmoc.models import Delivery, Incident, Reminder, Update
+from cmoc.models import Delivery, Incident, IncidentEvent, Reminder, Update
 
 # An update up to a minute after its due time still counts as on time.
 LATE_TOLERANCE = timedelta(seconds=60)
@@ -53,6 +55,11 @@ class IncidentComms:
     escalations_dry_run: int = 0
     # Deliveries never sent because a newer update (or Resolved) replaced them on the channel.
     superseded: int = 0
+    # Published updates that reached no public channel (Slack only, or every public post
+    # failed), snoozes past the promised time, and "no public post needed" decisions.
+    not_public: int = 0
+    promises_broken: int = 0
+    no_public_post: int = 0
 
     @property
     def time_to_first_update(self) -> float | None:
@@ -69,9 +76,18 @@ class IncidentComms:
         return sum(g.late_seconds for g in self.late) / 60
 
 
-def compute_comms(incident: Incident, published: list[Update], reminders: list[Reminder]
-                  ) -> IncidentComms:
-    """Metrics of one incident from its published updates (oldest first) and reminders."""
+def reached_public(update: Update) -> bool:
+    """Whether the update was sent to the status page or X (not merely chosen for them)."""
+    return any(d.channel in PUBLIC_CHANNELS and d.status == DeliveryStatus.SENT.value
+               for d in update.deliveries)
+
+
+def compute_comms(incident: Incident, published: list[Update], reminders: list[Reminder],
+                  events: list[IncidentEvent] = ()) -> IncidentComms:
+    """Metrics of one incident from its published updates (oldest first), reminders and
+    timeline events. Only updates that reached a public channel are public updates."""
+    everything = published
+    published = [u for u in everything if reached_public(u)]
     comms = IncidentComms(
         incident_id=incident.id, title=incident.title, severity=incident.severity,
         declared_at=incident.created_at,
@@ -90,6 +106,10 @@ def compute_comms(incident: Incident, published: list[Update], reminders: list[R
     dry_run = [r for r in happened if r.status == "dry_run"]
     comms.reminders_dry_run = sum(1 for r in dry_run if r.kind != "escalation")
     comms.escalations_dry_run = sum(1 for r in dry_run if r.kind == "escalation")
+    comms.not_public = len(everything) - len(published)
+    comms.promises_broken = sum(1 for e in events if e.kind == "snooze"
+                                and (e.detail or {}).get("breaks_promise"))
+    comms.no_public_post = sum(1 for e in events if e.kind == "no_public_post")
     return comms
 
 
@@ -102,7 +122,8 @@ def _published(incident_ids: list[int]) -> dict[int, list[Update]]:
     rows = db.session.scalars(
         select(Update).where(Update.incident_id.in_(incident_ids),
                              Update.published_at.is_not(None))
-        .options(selectinload(Update.published_by), selectinload(Update.author))
+        .options(selectinload(Update.published_by), selectinload(Update.author),
+                 selectinload(Update.deliveries))
         .order_by(Update.published_at, Update.id)).all()
     grouped: dict[int, list[Update]] = {i: [] for i in incident_ids}
     for row in rows:
@@ -119,10 +140,20 @@ def _superseded(incident_ids: list[int]) -> dict[int, int]:
         .group_by(Update.incident_id)).all())
 
 
+def _events(incident_ids: list[int]) -> dict[int, list[IncidentEvent]]:
+    grouped: dict[int, list[IncidentEvent]] = {i: [] for i in incident_ids}
+    for event in db.session.scalars(select(IncidentEvent).where(
+            IncidentEvent.incident_id.in_(incident_ids),
+            IncidentEvent.kind.in_(["snooze", "no_public_post"]))):
+        grouped[event.incident_id].append(event)
+    return grouped
+
+
 def incident_comms(incident: Incident) -> IncidentComms:
     reminders = db.session.scalars(select(Reminder).where(
         Reminder.incident_id == incident.id)).all()
-    comms = compute_comms(incident, _published([incident.id])[incident.id], list(reminders))
+    comms = compute_comms(incident, _published([incident.id])[incident.id], list(reminders),
+                          _events([incident.id])[incident.id])
     comms.superseded = _superseded([incident.id]).get(incident.id, 0)
     return comms
 
@@ -163,7 +194,9 @@ def report(*, since: datetime, until: datetime, limit: int = 2000) -> Report:
     if ids:
         for r in db.session.scalars(select(Reminder).where(Reminder.incident_id.in_(ids))):
             reminders[r.incident_id].append(r)
-    rows = [compute_comms(i, published[i.id], reminders[i.id]) for i in incidents]
+    events = _events(ids) if ids else {}
+    rows = [compute_comms(i, published[i.id], reminders[i.id], events[i.id])
+            for i in incidents]
     superseded = _superseded(ids) if ids else {}
     for comms in rows:
         comms.superseded = superseded.get(comms.incident_id, 0)

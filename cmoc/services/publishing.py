@@ -3,17 +3,25 @@
 Exactly-once rests on the database: a draft moves to `publishing` with a conditional UPDATE
 (one winner however many clicks) and each delivery is unique per (update, channel). The
 sending itself, and recovery after a crash, are in `cmoc.services.delivering`.
+
+Each selected channel's text must pass `cmoc.texts` (a blocked channel stops only a publish
+that includes it). The `{next_update}` token is resolved here, from the very due time the
+reminders use. Only an update that goes to the status page or X restarts the public cadence:
+a Slack-only update is internal and leaves the public promise where it was.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from cmoc.cadence import Cadence
+from cmoc import texts as text_rules
+from cmoc.cadence import Cadence, next_update_due
 from cmoc.enums import (
+    CHANNEL_LABELS,
     CHANNELS,
     PUBLIC_CHANNELS,
     DeliveryStatus,
@@ -22,12 +30,12 @@ from cmoc.enums import (
     UpdatePhase,
 )
 from cmoc.extensions import db
+from cmoc.messages import shipped_marker_labels
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
-from cmoc.services.drafts import allowed_states
+from cmoc.services.draft_fields import allowed_states
 from cmoc.services.incidents import refresh_due
-from cmoc.tweet import TWEET_LIMIT, weighted_length
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +44,33 @@ class PublishConflict(Exception):
     """The update is already published."""
 
 
-def check_publish(*, update: Update, channels: set[str], confirm_public: bool) -> dict[str, str]:
-    """Per-field errors that stop a publish before anything is sent."""
+def planned_due(*, incident: Incident, update: Update, channels: set[str], cadence: Cadence,
+                now: datetime) -> datetime | None:
+    """The next-update due time this publish sets: none once resolved; publish time + the
+    cadence (or the update's own minutes) when it goes public; else unchanged."""
+    if update.state == State.RESOLVED.value:
+        return None
+    if not channels & set(PUBLIC_CHANNELS):
+        return incident.next_update_due_at
+    return next_update_due(cadence=cadence, state=State(update.state),
+                           severity=incident.severity_enum, last_published_at=now,
+                           declared_at=incident.created_at,
+                           override_minutes=update.next_update_minutes)
+
+
+def blocked_channels(*, update: Update, channels: set[str], next_update_at: datetime | None,
+                     markers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """{channel: why its text cannot be sent} among `channels`."""
+    return text_rules.problems({c: update.text_for(c) for c in CHANNELS},
+                               next_update_at=next_update_at, markers=markers,
+                               channels=channels & set(CHANNELS))
+
+
+def check_publish(*, update: Update, channels: set[str], confirm_public: bool,
+                  next_update_at: datetime | None,
+                  markers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Per-field errors that stop a publish before anything is sent. A channel whose text is
+    blocked is named (`text_<channel>`); leaving it out lets the others go."""
     incident = update.incident
     errors: dict[str, str] = {}
     if incident.is_resolved:
@@ -54,19 +87,45 @@ def check_publish(*, update: Update, channels: set[str], confirm_public: bool) -
     if security and channels & set(PUBLIC_CHANNELS) and not confirm_public:
         errors["confirm_public"] = ("This is a security issue: tick the confirmation to post "
                                     "it on the public status page or X.")
-    for channel in channels & set(CHANNELS):
-        if not update.text_for(channel).strip():
-            errors[f"text_{channel}"] = "Text is empty for a channel you selected."
-    if "twitter" in channels and weighted_length(update.text_twitter) > TWEET_LIMIT:
-        errors["text_twitter"] = "The tweet is over 280 weighted characters."
+    blocked = blocked_channels(update=update, channels=channels,
+                               next_update_at=next_update_at, markers=markers)
+    for channel, reason in blocked.items():
+        others = channels & set(CHANNELS) - set(blocked)
+        errors[f"text_{channel}"] = reason + (
+            f" Leave {CHANNEL_LABELS[channel]} out to publish to "
+            + " and ".join(CHANNEL_LABELS[c] for c in CHANNELS if c in others) + "."
+            if others else "")
     return errors
 
 
 def start_publish(*, update: Update, channels: set[str], confirm_public: bool, actor: User,
-                  cadence: Cadence, now: datetime) -> Update:
+                  cadence: Cadence, now: datetime, markers: Mapping[str, str] | None = None,
+                  skip_blocked: bool = False) -> Update:
     """Claims the draft (once), gives it the incident's next publish number, records a
-    delivery per channel and moves the incident on — all in one transaction."""
-    errors = check_publish(update=update, channels=channels, confirm_public=confirm_public)
+    delivery per channel and moves the incident on — all in one transaction.
+
+    With `skip_blocked`, selected channels whose text is blocked are left out (and say why)
+    instead of stopping the publish; `markers` names the template variables whose [marker]
+    may not be sent (default: those of the shipped templates).
+    """
+    channels = set(channels)
+    markers = shipped_marker_labels() if markers is None else markers
+    left_out: dict[str, str] = {}
+
+    def check() -> dict[str, str]:
+        due = planned_due(incident=update.incident, update=update, channels=channels,
+                          cadence=cadence, now=now)
+        if skip_blocked:
+            left_out.update(blocked_channels(update=update, channels=channels,
+                                             next_update_at=due, markers=markers))
+            channels.difference_update(left_out)
+            if not channels:
+                return {"channels": "Every selected channel is blocked: "
+                        + " ".join(left_out.values())}
+        return check_publish(update=update, channels=channels, confirm_public=confirm_public,
+                             next_update_at=due, markers=markers)
+
+    errors = check()
     if errors:
         raise ValidationError(errors)
     claim = (
@@ -81,29 +140,40 @@ def start_publish(*, update: Update, channels: set[str], confirm_public: bool, a
                               populate_existing=True)
     # Checked again under the lock: another update may have moved the incident meanwhile
     # (e.g. resolved it) after the checks above.
-    errors = check_publish(update=update, channels=channels, confirm_public=confirm_public)
+    errors = check()
     if errors:
         db.session.rollback()
         raise ValidationError(errors)
+    public = bool(channels & set(PUBLIC_CHANNELS))
     seq = (db.session.scalar(select(func.max(Update.publish_seq)).where(
         Update.incident_id == incident.id)) or 0) + 1
     entry = record("update.publish", actor=actor, target=update, now=now, before={
         "state": incident.state, "status": incident.status}, after={
-        "state": update.state, "status": update.status, "channels": sorted(channels)})
+        "state": update.state, "status": update.status, "channels": sorted(channels),
+        **({"left_out": left_out} if left_out else {}),
+        **({} if public else {"internal": True})})
     db.session.flush()
     for channel in CHANNELS:
         selected = channel in channels
+        reason = ("Left out: " + left_out[channel] if channel in left_out
+                  else "Not selected for this update.")
         db.session.add(Delivery(audit_id=entry.id,
             update_id=update.id, channel=channel, created_at=now, updated_at=now,
             status=(DeliveryStatus.PENDING if selected else DeliveryStatus.SKIPPED).value,
-            error=None if selected else "Not selected for this update.",
+            error=None if selected else reason,
             finished_at=None if selected else now,
         ))
-    _apply_to_incident(incident=incident, update=update, cadence=cadence, now=now)
+    _apply_to_incident(incident=incident, update=update, public=public, cadence=cadence,
+                       now=now)
     incident.cmoc_id = incident.cmoc_id or actor.id
+    # Every text says the time the reminder uses: the due time just set, to the minute.
+    sent = {f"text_{c}": text_rules.resolve(update.text_for(c),
+                                            next_update_at=incident.next_update_due_at)
+            for c in CHANNELS}
     db.session.execute(update_stmt(Update).where(Update.id == update.id).values(
         publish_seq=seq, severity_at_publish=incident.severity,
-        next_due_at=incident.next_update_due_at, cadence_minutes=_gap_minutes(incident, now)))
+        next_due_at=incident.next_update_due_at,
+        cadence_minutes=_gap_minutes(incident, now) if public else None, **sent))
     db.session.commit()
     db.session.refresh(update)
     return update
@@ -120,16 +190,22 @@ def update_stmt(model):
     return update(model)
 
 
-def _apply_to_incident(*, incident: Incident, update: Update, cadence: Cadence,
-                       now: datetime) -> None:
+def _apply_to_incident(*, incident: Incident, update: Update, public: bool,
+                       cadence: Cadence, now: datetime) -> None:
     incident.state = update.state
     incident.status = update.status
-    incident.last_published_at = now
-    incident.next_update_minutes = update.next_update_minutes
     incident.updated_at = now
     if update.state == State.RESOLVED.value:
         incident.resolved_at = now
-    refresh_due(incident=incident, cadence=cadence)
+        incident.promised_at = None
+    if public:
+        # The public was told: the cadence restarts, and the new due time is the promise.
+        incident.last_published_at = now
+        incident.next_update_minutes = update.next_update_minutes
+        refresh_due(incident=incident, cadence=cadence)
+        incident.promised_at = incident.next_update_due_at
+    elif update.state == State.RESOLVED.value:
+        refresh_due(incident=incident, cadence=cadence)
 
 
 def retry_deliveries(*, update: Update, channels: set[str] | None, now: datetime,

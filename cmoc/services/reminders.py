@@ -1,9 +1,13 @@
-"""Reminders on the cadence: due, one escalation after the grace period, then repeats.
+"""Reminders on the cadence: a heads-up before due, due, one escalation after the grace period,
+then repeats.
 
 `send_reminders` is the clock's job and a CLI command. It claims each reminder slot by
 inserting a row with a unique (incident, due time, kind, seq) key before sending, so a restart,
 an overlapping pass or a second clock never sends the same reminder twice; and it re-reads the
 incident before sending, so nothing goes out for a resolved, published or snoozed incident.
+While the incident's CMOC is drafting (`cmoc.services.presence`) the heads-up and repeats are
+not sent, nor the first update's due reminder (nothing was promised yet); a promised due time
+and the escalation still are.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select, update
@@ -21,16 +24,21 @@ from sqlalchemy.exc import IntegrityError
 from cmoc.cadence import Cadence
 from cmoc.channels.http import make_session
 from cmoc.channels.registry import channel_settings, http_timeout
-from cmoc.channels.slack import Slack, escape
+from cmoc.channels.slack import Slack
 from cmoc.enums import State
 from cmoc.extensions import db
 from cmoc.models import Incident, IncidentEvent, Reminder, User
-from cmoc.services import ValidationError
 from cmoc.services.audit import record
-from cmoc.timeutil import fmt_duration, fmt_utc, utcnow
+from cmoc.services.presence import drafting_now
+from cmoc.services.promises import SNOOZE_CHOICES, snooze  # noqa: F401  (moved; re-exported)
+from cmoc.services.reminder_messages import (  # noqa: F401  (reminder_message re-exported)
+    reminder_context,
+    reminder_message,
+    reminder_target,
+)
+from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-SNOOZE_CHOICES = (5, 10, 15)
 SEND_WORKERS = 8
 REMINDER_EVENT = "cmoc_reminder"
 MAX_ATTEMPTS = 3
@@ -41,15 +49,18 @@ NOBODY = ("Nobody to remind: set your Slack member id on your profile, or "
 
 @dataclass(frozen=True)
 class Slot:
-    kind: str          # due | escalation | repeat
+    kind: str          # heads_up | due | escalation | repeat
     seq: int
     at: datetime
 
 
 def reminder_slots(*, due_at: datetime, interval: timedelta, grace: timedelta,
-                   now: datetime) -> list[Slot]:
-    """The slots of one due time that have come by `now`, oldest first."""
+                   now: datetime, heads_up: timedelta | None = None) -> list[Slot]:
+    """The slots of one due time that have come by `now`, oldest first. The heads-up comes
+    `heads_up` before due, and only until the due time itself."""
     if now < due_at:
+        if heads_up and now >= due_at - heads_up:
+            return [Slot("heads_up", 0, due_at - heads_up)]
         return []
     slots = [Slot("due", 0, due_at)]
     if now >= due_at + grace:
@@ -60,61 +71,20 @@ def reminder_slots(*, due_at: datetime, interval: timedelta, grace: timedelta,
     return sorted(slots, key=lambda s: s.at)
 
 
-def reminder_message(*, incident: Incident, kind: str, now: datetime, base_url: str,
-                     mention: str | None) -> str:
-    """The Slack text of a reminder (user text escaped; links straight to the drafting form)."""
-    overdue = fmt_duration((now - incident.next_update_due_at).total_seconds())
-    last = (f"last public update {fmt_duration((now - incident.last_published_at).total_seconds())}"
-            f" ago ({fmt_utc(incident.last_published_at, with_date=False)})"
-            if incident.last_published_at else "no public update yet")
-    draft = f"{base_url.rstrip('/')}/incidents/{incident.id}/updates/new"
-    state = incident.state_enum
-    head = {
-        "due": ":alarm_clock: Update due",
-        "escalation": f":rotating_light: Update overdue by {overdue}",
-        "repeat": f":alarm_clock: Still no update, overdue by {overdue}",
-    }[kind]
-    lines = [
-        f"{head} for #{incident.id} *{escape(incident.title)}* "
-        f"({incident.severity} · {state.label} · {incident.status_enum.label}); {last}.",
-        f"Draft now: <{draft}?template={state.value}|{state.label} update> · "
-        f"<{draft}?template=no-material-updates&state={state.value}|No material updates>",
-    ]
-    if kind == "escalation":
-        person = incident.cmoc or incident.declared_by
-        who = (f"<@{person.slack_user_id}>" if person and person.slack_user_id
-               else escape(person.username) if person else "nobody")
-        lines.insert(0, f"{mention + ' ' if mention else ''}the CMOC ({who}) has not posted the "
-                        f"update due at {fmt_utc(incident.next_update_due_at, with_date=False)}.")
-    return "\n".join(lines)
-
-
-def _target(incident: Incident, config: dict[str, Any], kind: str) -> str | None:
-    """Where a reminder goes. Reminders: the CMOC's DM, else the reminder channel.
-    Escalations: where the people escalated to will see them — SLACK_ESCALATION_CHANNEL, else
-    the incident's own Slack channel, else the reminder channel (never the CMOC's DM, where a
-    mention of the incident manager notifies nobody)."""
-    if kind == "escalation":
-        return (config.get("SLACK_ESCALATION_CHANNEL") or incident.slack_channel
-                or config.get("SLACK_REMINDER_CHANNEL"))
-    person = incident.cmoc or incident.declared_by
-    if person is not None and person.slack_user_id:
-        return person.slack_user_id
-    return config.get("SLACK_REMINDER_CHANNEL")
-
-
 def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
     """One pass: claims the reminder slots that have come, then sends them."""
     config = app.config
     cadence: Cadence = config["CADENCE_MATRIX"]
     grace = timedelta(minutes=float(config.get("REMINDER_GRACE_MINUTES", 5)))
+    lead = timedelta(minutes=float(config.get("REMINDER_HEADS_UP_MINUTES", 2) or 0))
     counts = {"claimed": 0, "superseded": 0, "sent": 0, "failed": 0, "dry_run": 0,
               "cancelled": 0}
     to_send: list[int] = []
     look_first: set[int] = set()
     with app.app_context():
         due = db.session.scalars(select(Incident).where(
-            Incident.resolved_at.is_(None), Incident.next_update_due_at <= now)).all()
+            Incident.resolved_at.is_(None), Incident.next_update_due_at <= now + lead)).all()
+        drafting = drafting_now(incident_ids=[i.id for i in due], now=now)
         taken = {(r.incident_id, r.due_at, r.kind, r.seq) for r in db.session.execute(
             select(Reminder.incident_id, Reminder.due_at, Reminder.kind, Reminder.seq)
             .join(Incident, Incident.id == Reminder.incident_id)
@@ -126,8 +96,10 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
                 continue
             interval = cadence.interval(incident.state_enum, incident.severity_enum)
             slots = [s for s in reminder_slots(due_at=incident.next_update_due_at,
-                                               interval=interval, grace=grace, now=now)
-                     if (incident.id, incident.next_update_due_at, s.kind, s.seq) not in taken]
+                                               interval=interval, grace=grace, now=now,
+                                               heads_up=lead if incident.heads_up else None)
+                     if (incident.id, incident.next_update_due_at, s.kind, s.seq) not in taken
+                     and not _holds_back(s, incident, drafting=incident.id in drafting)]
             if not slots:
                 continue
             # After downtime several slots may have come at once: send one, the escalation
@@ -171,6 +143,17 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
     return counts
 
 
+def _holds_back(slot: Slot, incident: Incident, *, drafting: bool) -> bool:
+    """While the CMOC is drafting: no heads-up, no repeat, and no due reminder for a first
+    update that nothing promised (it is due at declaration, and they are writing it). A
+    promised due time and the escalation still come. The slot is not claimed, so it still
+    comes if they stop without publishing."""
+    if not drafting:
+        return False
+    return (slot.kind in ("heads_up", "repeat")
+            or (slot.kind == "due" and incident.promised_at is None))
+
+
 def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
     """Inserts the slot rows: all in one transaction, or one incident at a time when another
     clock got some first (the unique key refuses its rows)."""
@@ -209,10 +192,11 @@ def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
                 return _record(reminder, "cancelled", now=now,
                                error="Incident resolved, updated or snoozed before sending.")
             config = channel_settings(app.config)
-            target = _target(incident, config, reminder.kind)
+            target = reminder_target(incident, config, reminder.kind)
             text = reminder_message(incident=incident, kind=reminder.kind, now=now,
                                     base_url=config["BASE_URL"],
-                                    mention=config.get("SLACK_ESCALATION_MENTION"))
+                                    mention=config.get("SLACK_ESCALATION_MENTION"),
+                                    **reminder_context(incident))
             payload = reminder.payload if look_first and reminder.payload else {
                 "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
                 "unfurl_links": False,
@@ -271,25 +255,6 @@ def reminder_problems(incident_ids: list[int]) -> dict[int, str]:
         latest, Reminder.id == latest.c.id).where(
         Reminder.status.in_(["undeliverable", "failed"]))).all()
     return {incident_id: error or "The reminder could not be sent." for incident_id, error in rows}
-
-
-def snooze(*, incident: Incident, minutes: int, actor: User, now: datetime) -> Incident:
-    """Moves the due time on by 5, 10 or 15 minutes and records it on the timeline."""
-    if incident.is_resolved:
-        raise ValidationError({"minutes": "This incident is resolved; nothing to snooze."})
-    if minutes not in SNOOZE_CHOICES:
-        raise ValidationError({"minutes": "Snooze for 5, 10 or 15 minutes."})
-    before = incident.next_update_due_at
-    incident.next_update_due_at = max(before or now, now) + timedelta(minutes=minutes)
-    record("incident.snooze", actor=actor, target=incident, now=now,
-           before={"next_update_due_at": before},
-           after={"next_update_due_at": incident.next_update_due_at, "minutes": minutes})
-    db.session.add(IncidentEvent(incident_id=incident.id, kind="snooze", actor_id=actor.id,
-                                 created_at=now, detail={
-                                     "minutes": minutes, "from": fmt_utc(before),
-                                     "to": fmt_utc(incident.next_update_due_at)}))
-    db.session.commit()
-    return incident
 
 
 def take_over(*, incident: Incident, actor: User, now: datetime) -> Incident:

@@ -12,30 +12,90 @@
     var form = document.getElementById("draft-form");
     if (!form) { return; }
     var url = form.dataset.previewUrl;
+    var beatUrl = form.dataset.heartbeatUrl;
     var csrf = form.querySelector("input[name=csrf_token]").value;
+    var LABELS = { statusio: "Status page", twitter: "Tweet", slack: "Slack" };
     var timer = null;
     var seq = 0;
+    var submitting = false;
+    var last = null;
 
     function field(name) { return form.querySelector("[name='" + name + "']"); }
+    function byId(id) { return document.getElementById(id); }
+
+    function show(el, text) {
+      if (!el) { return; }
+      el.textContent = text || "";
+      el.hidden = !text;
+    }
 
     function setCounter(tweet) {
-      var counter = document.getElementById("tweet-count");
-      var warning = document.getElementById("tweet-warning");
+      var counter = byId("tweet-count");
+      var warning = byId("tweet-warning");
       var over = tweet.weighted_length > tweet.limit;
       counter.textContent = tweet.weighted_length + " / " + tweet.limit;
       counter.className = "counter" + (over ? " over" : (tweet.over_budget ? " warn" : ""));
       warning.className = "tweet-warning" + (over ? " over" : (tweet.over_budget ? " warn" : ""));
       if (over) {
-        warning.textContent = "Over the 280-character limit by " + (tweet.weighted_length - tweet.limit) +
-          ": shorten it before saving.";
+        warning.textContent = "";   // the channel's problem line says it (and what to do)
       } else if (tweet.over_budget) {
         warning.textContent = "Body is " + tweet.body_length + " characters before the final link; " +
           "the handbook keeps it within " + tweet.body_budget + ".";
       } else {
         warning.textContent = "";
       }
-      form.querySelectorAll("button[name=action][value=save], button[name=action][value=publish]")
-        .forEach(function (b) { b.disabled = over; });
+    }
+
+    function selected() {
+      return CHANNELS.filter(function (c) {
+        var box = byId("channel-" + c);
+        return box && box.checked;
+      });
+    }
+
+    // A blocked channel stops only itself: Publish waits while a ticked channel is blocked,
+    // and "Publish to …" sends the others.
+    function setPublish(problems) {
+      var chosen = selected();
+      var stuck = chosen.filter(function (c) { return problems[c]; });
+      var free = chosen.filter(function (c) { return !problems[c]; });
+      var publish = byId("publish");
+      var others = byId("publish-others");
+      publish.disabled = stuck.length > 0;
+      others.hidden = !(stuck.length && free.length);
+      byId("publish-others-list").textContent = free.map(function (c) { return LABELS[c]; }).join(" and ");
+      CHANNELS.forEach(function (c) {
+        var box = byId("box-" + c);
+        if (box) { box.classList.toggle("blocked", Boolean(problems[c]) && chosen.indexOf(c) >= 0); }
+      });
+    }
+
+    function apply(data) {
+      last = data;
+      CHANNELS.forEach(function (c) {
+        var text = field("text_" + c);
+        field("rendered_" + c).value = data.rendered[c];
+        if (field("edited_" + c).value !== "1" && document.activeElement !== text) {
+          text.value = data.texts[c];
+        }
+        show(byId("problem-" + c), data.problems[c]);
+        show(byId("warning-" + c), data.warnings[c]);
+        var sentAs = byId("sent-as-" + c);
+        byId("sent-as-text-" + c).textContent = data.resolved[c];
+        sentAs.hidden = text.value.indexOf("{next_update}") < 0;
+        var note = byId("blocked-" + c);
+        if (note) { note.hidden = !data.problems[c]; note.title = data.problems[c] || ""; }
+      });
+      var next = byId("next-update-at");
+      if (next) { next.textContent = data.next_update_at || "—"; }
+      byId("token-value").textContent = data.next_update_text;
+      byId("token-legend").hidden = !data.next_update_text;
+      var internalDue = byId("internal-due");
+      if (internalDue) { internalDue.hidden = !data.internal; }
+      byId("internal-note").hidden = !data.internal;
+      byId("notify-preview").textContent = data.notify_summary;
+      setCounter(data.tweet);
+      setPublish(data.problems);
     }
 
     function refresh() {
@@ -45,20 +105,27 @@
         headers: { "X-CSRFToken": csrf, "Accept": "application/json" }
       }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
         if (!data || mine !== seq) { return; }
-        CHANNELS.forEach(function (c) {
-          var text = field("text_" + c);
-          field("rendered_" + c).value = data.rendered[c];
-          if (field("edited_" + c).value !== "1" && document.activeElement !== text) {
-            text.value = data.texts[c];
-          }
-        });
-        var next = document.getElementById("next-update-at");
-        if (next) { next.textContent = data.next_update_at || "—"; }
-        setCounter(data.tweet);
+        apply(data);
       }).catch(function () { /* offline: the server validates again on save */ });
     }
 
     function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 120); }
+
+    // While this page is open the CMOC is drafting: no heads-up interrupts them.
+    function beat(gone) {
+      var data = new FormData();
+      data.append("csrf_token", csrf);
+      if (gone) {
+        data.append("gone", "1");
+        if (navigator.sendBeacon) { navigator.sendBeacon(beatUrl, data); }
+        return;
+      }
+      // The answer is read to the end, so the request is over (and the page idle) at once.
+      fetch(beatUrl, { method: "POST", body: data, credentials: "same-origin",
+                       headers: { "X-CSRFToken": csrf, "Accept": "application/json" } })
+        .then(function (r) { return r.text(); })
+        .catch(function () { /* the next beat tries again */ });
+    }
 
     form.addEventListener("input", function (e) {
       var channel = e.target.dataset.channel;
@@ -72,8 +139,11 @@
         action.type = "hidden"; action.name = "action"; action.value = "switch";
         form.appendChild(action);
         if (e.target.name === "state") { field("template").value = ""; }
+        submitting = true;
         form.submit();
-      } else if (e.target.name === "status") {
+      } else if (e.target.name === "status" || e.target.name === "channels" ||
+                 e.target.name.indexOf("notify_") === 0) {
+        if (e.target.name === "channels" && last) { setPublish(last.problems); }
         schedule();
       }
     });
@@ -87,8 +157,17 @@
     });
     form.addEventListener("submit", function (e) {
       var submitter = e.submitter;
-      if (submitter && submitter.disabled) { e.preventDefault(); }
+      if (submitter && submitter.disabled) { e.preventDefault(); return; }
+      submitting = true;
     });
+    // The next-update time follows the clock while the form stays open.
+    setInterval(refresh, 20000);
+    if (beatUrl) {
+      beat(false);
+      setInterval(function () { beat(false); }, 20000);
+      window.addEventListener("pagehide", function () { if (!submitting) { beat(true); } });
+    }
+    refresh();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -177,17 +256,34 @@
     if (ok) { done(); }
   }
 
-  // A link to #update-N opens that update even when it is an older, collapsed one.
+  // A link to #update-N opens that update even when it is an older, collapsed one (and a link
+  // to a <details>, e.g. #no-public-post from a reminder, opens it).
   function openAnchored() {
     var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
-    var details = target && target.querySelector("details.update-details");
+    var details = target && (target.tagName === "DETAILS" ? target
+                                                          : target.querySelector("details.update-details"));
     if (details && !details.open) {
       details.open = true;
       target.scrollIntoView();
     }
   }
 
+  // Declare/edit form: ticking a component status.io has no id for says so at once.
+  function componentWarning() {
+    var warning = document.getElementById("component-warning");
+    var list = document.getElementById("component-warning-list");
+    var boxes = document.querySelectorAll("input[name=components][data-no-statusio-id]");
+    if (!warning || !list || !boxes.length) { return; }
+    document.getElementById("components").addEventListener("change", function () {
+      var names = [];
+      boxes.forEach(function (box) { if (box.checked) { names.push(box.value); } });
+      list.textContent = names.join(", ");
+      warning.hidden = names.length === 0;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    componentWarning();
     confirmations();
     copyButtons();
     openAnchored();

@@ -6,7 +6,7 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-VIEW_MODULES = ("incidents", "updates", "reminders", "admin", "reports", "sandbox",
+VIEW_MODULES = ("incidents", "updates", "drafting", "reminders", "admin", "reports", "sandbox",
                 "aftercare", "live", "gitlab")
 
 

@@ -13,6 +13,7 @@ from cmoc.services.aftercare import after_resolved
 from cmoc.services.clock_state import clock_is_healthy, clock_last_seen
 from cmoc.services.components import (
     components_fetched_at,
+    components_without_ids,
     ensure_components,
     refresh_components,
 )
@@ -30,6 +31,7 @@ from cmoc.services.incidents import (
 )
 from cmoc.services.live import dashboard_version, incident_version
 from cmoc.services.metrics import incident_comms
+from cmoc.services.reminder_messages import reminder_context
 from cmoc.services.reminders import reminder_problems
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
@@ -81,6 +83,7 @@ def declare():
                 component_names=component_names(),
                 title_max=current_app.config["TITLE_MAX_LENGTH"], now=utcnow(),
                 gitlab_issue=gitlab_ref(request.form.get("issue_url"), current_app.config),
+                opening_draft=True,
             )
         except ValidationError as exc:
             errors = exc.errors
@@ -100,6 +103,7 @@ def _declare_form(form: dict, errors: dict[str, str]):
         selected_components=form.get("components") or [],
         components=component_names(), statuses=ACTIVE_STATUSES,
         fetched_at=components_fetched_at(), gitlab=gitlab_settings(current_app.config),
+        no_ids=_no_ids(),
     ), 400 if errors else 200
 
 
@@ -115,6 +119,11 @@ def _read_gitlab(raw) -> tuple[dict, dict[str, str]]:
     form, filled, kept = fill_form(form, facts)
     flash(gitlab_read_summary(facts, filled, kept), "success")
     return form, {}
+
+
+def _no_ids() -> set[str]:
+    """Components status.io has no id for (only while status.io is configured)."""
+    return set(components_without_ids(component_names(), current_app.config))
 
 
 def _refresh_components() -> None:
@@ -142,6 +151,8 @@ def incident_detail(incident_id: int):
         expanded=expanded_updates(updates), threads=thread_links(incident, current_app.config),
         draft=next((u for u in updates if u.is_draft), None),
         after=after_resolved(incident), live_version=version,
+        internal_at=reminder_context(incident)["internal_at"],
+        heads_up_minutes=current_app.config.get("REMINDER_HEADS_UP_MINUTES", 2),
     )
 
 
@@ -179,5 +190,5 @@ def edit(incident_id: int):
         selected_components=(request.form.getlist("components") if request.method == "POST"
                              else incident.components),
         components=component_names(), statuses=ACTIVE_STATUSES,
-        fetched_at=components_fetched_at(),
+        fetched_at=components_fetched_at(), no_ids=_no_ids(),
     ), 400 if errors else 200

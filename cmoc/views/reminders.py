@@ -1,10 +1,11 @@
-"""Snooze, CMOC handover and the profile where a CMOC sets their Slack user id."""
+"""Snooze (with the public promise), "no public post needed", the heads-up switch, CMOC handover
+and the profile where a CMOC sets their Slack user id."""
 
 from __future__ import annotations
 
 import re
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from cmoc.auth import role_required, safe_next
@@ -12,7 +13,13 @@ from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
-from cmoc.services.reminders import snooze, take_over
+from cmoc.services.promises import (
+    PromiseAtStake,
+    decide_no_public_post,
+    set_heads_up,
+    snooze,
+)
+from cmoc.services.reminders import take_over
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
 from cmoc.views.common import incident_or_404
@@ -25,14 +32,47 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
 def snooze_incident(incident_id: int):
     incident = incident_or_404(incident_id)
     raw = request.form.get("minutes", "")
+    minutes = int(raw) if raw.isdigit() and len(raw) < 4 else 0
     try:
-        snooze(incident=incident, minutes=int(raw) if raw.isdigit() else 0, actor=current_user,
-               now=utcnow())
+        snooze(incident=incident, minutes=minutes, actor=current_user, now=utcnow(),
+               break_promise=request.form.get("break_promise") == "1")
+    except PromiseAtStake as exc:
+        # Past the promised time only with an explicit confirmation, on a page of its own.
+        return render_template("incidents/snooze_confirm.html", incident=incident,
+                               minutes=minutes, message=exc.errors["break_promise"],
+                               next=safe_next(request.form.get("next"))), 409
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
         flash(f"Snoozed: next update due {fmt_utc(incident.next_update_due_at)}.", "success")
     return redirect(safe_next(request.form.get("next")))
+
+
+@bp.post("/incidents/<int:incident_id>/no-public-post")
+@role_required(Role.CMOC)
+def no_public_post(incident_id: int):
+    incident = incident_or_404(incident_id)
+    try:
+        decide_no_public_post(incident=incident, reason=request.form.get("reason", "")[:2000],
+                              actor=current_user, cadence=current_app.config["CADENCE_MATRIX"],
+                              now=utcnow())
+    except ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
+    else:
+        flash("Recorded: no public post needed. Next reminder at "
+              f"{fmt_utc(incident.next_update_due_at, with_date=False)}.", "success")
+    return redirect(url_for("web.incident_detail", incident_id=incident.id))
+
+
+@bp.post("/incidents/<int:incident_id>/heads-up")
+@role_required(Role.CMOC)
+def heads_up(incident_id: int):
+    incident = incident_or_404(incident_id)
+    on = request.form.get("on") == "1"
+    set_heads_up(incident=incident, on=on, actor=current_user, now=utcnow())
+    flash("Heads-up before due is on." if on else "Heads-up before due is off for this "
+          "incident; the due reminder still comes.", "success")
+    return redirect(url_for("web.incident_detail", incident_id=incident.id))
 
 
 @bp.post("/incidents/<int:incident_id>/take-over")

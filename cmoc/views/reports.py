@@ -80,12 +80,14 @@ def comms_export():
         ["incident_id", "title", "severity", "declared_at", "first_public_at",
          "time_to_first_update_s", "updates_with_due", "late_updates", "late_minutes_total",
          "reminders", "escalations", "reminders_dry_run", "escalations_dry_run",
-         "superseded_deliveries"],
+         "superseded_deliveries", "not_public_updates", "promises_broken",
+         "no_public_post_decisions"],
         ([c.incident_id, c.title, c.severity, c.declared_at.isoformat(),
           c.first_public_at.isoformat() if c.first_public_at else "",
           f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None else "",
           len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}", c.reminders, c.escalations,
-          c.reminders_dry_run, c.escalations_dry_run, c.superseded]
+          c.reminders_dry_run, c.escalations_dry_run, c.superseded, c.not_public,
+          c.promises_broken, c.no_public_post]
          for c in data.incidents))
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cmoc-comms.csv"})

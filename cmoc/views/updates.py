@@ -23,6 +23,7 @@ from cmoc.enums import (
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, Update
 from cmoc.services import ValidationError
+from cmoc.services.components import components_without_ids
 from cmoc.services.delivering import start_background
 from cmoc.services.drafts import (
     AlreadyPublished,
@@ -34,6 +35,8 @@ from cmoc.services.drafts import (
     save_draft,
 )
 from cmoc.services.publishing import PublishConflict, retry_deliveries, start_publish
+from cmoc.services.subscribers import NOTIFY_FLAGS, NOTIFY_LABELS, notify_summary
+from cmoc.texts import NEXT_UPDATE, next_update_text
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
 from cmoc.views.common import incident_or_404, library
@@ -53,11 +56,15 @@ def draft_from_form(form) -> DraftInput:
         or (f"rendered_{c}" in form and texts[c] != _normalise(form.get(f"rendered_{c}", "")))
     }
     variables = {k[4:]: v for k, v in form.items() if k.startswith("var_")}
+    # Checkboxes send nothing when unticked: the *_shown fields say the form had them.
+    channels = set(form.getlist("channels")) if "channels_shown" in form else None
+    notify = ({flag: form.get(f"notify_{flag}") == "1" for flag in NOTIFY_FLAGS}
+              if "notify_shown" in form else None)
     return DraftInput(
         state=form.get("state", ""), status=form.get("status", ""),
         template=form.get("template", ""), variables=variables, texts=texts, edited=edited,
         next_update_minutes=form.get("next_update_minutes", ""),
-        idempotency_key=form.get("idempotency_key", ""),
+        idempotency_key=form.get("idempotency_key", ""), channels=channels, notify=notify,
     )
 
 
@@ -76,23 +83,30 @@ def channel_choices(incident: Incident, draft: DraftInput, form=None) -> list[di
     return choices
 
 
-def _compose(incident: Incident, draft: DraftInput):
+def compose(incident: Incident, draft: DraftInput):
     return compose_draft(incident=incident, draft=draft,
                          settings=DraftSettings.from_app(current_app), now=utcnow())
 
 
 def _render_form(incident: Incident, draft: DraftInput, update: Update | None,
-                 errors: dict[str, str], form=None):
-    outcome = _compose(incident, draft)
+                 errors: dict[str, str], form=None, *, saved: bool = False):
+    choices = channel_choices(incident, draft, form)
+    if draft.channels is None:
+        # The boxes as shown decide which fields are needed and which problems block.
+        draft.channels = {c["name"] for c in choices if c["checked"]}
+    outcome = compose(incident, draft)
     state = outcome.state or incident.state_enum
     if not draft.idempotency_key:
         draft.idempotency_key = uuid.uuid4().hex
     return render_template(
         "updates/draft.html", incident=incident, update=update, draft=draft, outcome=outcome,
         errors=errors, states=allowed_states(incident.state_enum),
-        templates=library().for_state(state), statuses=ACTIVE_STATUSES,
-        channels=channel_choices(incident, draft, form),
+        templates=library().for_state(state), statuses=ACTIVE_STATUSES, channels=choices,
         confirm_public=bool(form is not None and form.get("confirm_public")),
+        saved_not_published=saved, notify_flags=NOTIFY_FLAGS, notify_labels=NOTIFY_LABELS,
+        notify_summary=notify_summary(outcome.notify), token=NEXT_UPDATE,
+        next_update_text=next_update_text(outcome.next_update_at),
+        missing_ids=components_without_ids(incident.components, current_app.config),
     ), 400 if errors else 200
 
 
@@ -130,18 +144,22 @@ def _handle(incident: Incident, update: Update | None):
     except AlreadyPublished as exc:
         flash("That update was already published; nothing was sent twice.", "info")
         return _to_update(incident, exc.update)
-    if request.form.get("action") != "publish":
+    action = request.form.get("action")
+    if action not in ("publish", "publish_others"):
         flash(f"Draft saved at {fmt_utc(saved.updated_at, with_date=False)}.", "success")
         return redirect(url_for("web.edit_update", incident_id=incident.id, update_id=saved.id))
+    settings = DraftSettings.from_app(current_app)
     try:
+        # "Publish the others": the selected channels whose text is blocked are left out.
         start_publish(
             update=saved, channels=set(request.form.getlist("channels")),
             confirm_public=request.form.get("confirm_public") == "1", actor=current_user,
-            cadence=current_app.config["CADENCE_MATRIX"], now=utcnow(),
+            cadence=settings.cadence, now=utcnow(), markers=settings.markers,
+            skip_blocked=action == "publish_others",
         )
     except ValidationError as exc:
         draft.idempotency_key = saved.idempotency_key or ""
-        return _render_form(incident, draft, saved, exc.errors, request.form)
+        return _render_form(incident, draft, saved, exc.errors, request.form, saved=True)
     except PublishConflict as exc:
         flash(str(exc), "error")
         return _to_update(incident, saved)
@@ -225,18 +243,3 @@ def deliveries_json(incident_id: int):
         "label": d.status_enum.label, "external_id": d.external_id, "attempts": d.attempts,
         "error": d.error, "settled": d.status_enum.settled,
     } for d in rows])
-
-
-@bp.post("/incidents/<int:incident_id>/preview")
-@role_required(Role.CMOC)
-def preview(incident_id: int):
-    """Live preview: every channel's text and the tweet's weighted count, as JSON."""
-    incident = incident_or_404(incident_id)
-    outcome = _compose(incident, draft_from_form(request.form))
-    return jsonify(
-        texts=outcome.texts,
-        rendered=outcome.rendered,
-        tweet=outcome.tweet.as_dict(),
-        next_update_at=fmt_utc(outcome.next_update_at) if outcome.next_update_at else None,
-        errors=outcome.errors,
-    )

@@ -51,8 +51,9 @@ def test_issue_url_is_optional_in_the_api(api):
     update = api.post(f"/incidents/{created.json['id']}/updates", json={
         "state": "investigating", "variables": {"symptom": "errors"}})
     assert update.status_code == 201
-    assert update.json["texts"]["twitter"].endswith("investigation is underway. Next update by "
-                                                    + update.json["texts"]["twitter"][-10:])
+    # No issue link, no dangling "Details:"; the time is a token until it is published.
+    assert update.json["texts"]["twitter"] == (
+        "We're seeing errors. We're investigating. Next update by {next_update}.")
 
 
 def test_draft_renders_texts_and_keeps_given_ones(api):
@@ -163,9 +164,13 @@ def test_update_errors(api):
     assert "variables.symptom" in error(api.post(base, json={
         "state": "investigating", "variables": {"symptom": "x" * 2001}}), 422)["fields"]
     assert "var_symptom" in error(api.post(base, json={"state": "investigating"}), 422)["fields"]
-    over = error(api.post(base, json={"state": "investigating", "variables": {"symptom": "x"},
-                                      "texts": {"twitter": "日" * 141}}), 422)
-    assert "text_twitter" in over["fields"]
+    # An over-long tweet is saved as a draft (blocked), and refused when it is to be published.
+    long_tweet = {"state": "investigating", "variables": {"symptom": "x"},
+                  "texts": {"twitter": "日" * 141}}
+    draft = api.post(base, json=long_tweet)
+    assert draft.status_code == 201 and "282 weighted" in draft.json["blocked"]["twitter"]
+    over = error(api.post(base, json={**long_tweet, "publish": True}), 422, "cannot_publish")
+    assert "282 weighted characters" in over["fields"]["text_twitter"]
     assert "next_update_in_minutes" in error(api.post(base, json={
         "state": "investigating", "next_update_in_minutes": 0}), 422)["fields"]
     assert "channels.0" in error(api.post(base, json={
@@ -174,7 +179,7 @@ def test_update_errors(api):
     api.post(base, json={"state": "monitoring", "variables": {"fix": "Fixed"}, "publish": True})
     error(api.post(base, json={"state": "investigating", "variables": {"symptom": "x"}}), 409,
           "illegal_transition")
-    assert db.session.query(Update).count() == 1
+    assert db.session.query(Update).filter(Update.published_at.is_not(None)).count() == 1
 
 
 def test_update_on_resolved_incident_is_409(api):

@@ -50,22 +50,23 @@ def test_draft_with_live_tweet_counter_over_limit_block_and_reload(live_server, 
     # Typing a variable updates every channel's preview and the tweet counter.
     page.locator("#var_symptom").press_sequentially("elevated error rates", delay=5)
     expect(page.locator("#text_statusio")).to_have_value(
-        re.compile(r"^We're seeing elevated error rates affecting Website and API"))
+        re.compile(r"^We're seeing elevated error rates\. Affected: Website and API\."))
     expect(page.locator("#text_slack")).to_have_value(re.compile(r"Elevated error rates on GitLab"))
     expect(page.locator("#tweet-count")).not_to_have_text(f"{start} / 280")
     typed = tweet_count(page)
     assert typed > start
 
-    # Past the limit the counter turns red and Save is blocked.
+    # Past the limit the counter turns red and the tweet (only) is blocked; saving still works.
     page.fill("#var_symptom", "slow " * 60)
     expect(page.locator("#tweet-count")).to_have_class(re.compile(r"\bover\b"))
-    expect(page.locator("#tweet-warning")).to_contain_text("Over the 280-character limit")
-    expect(page.locator("#save-draft")).to_be_disabled()
+    expect(page.locator("#problem-twitter")).to_contain_text("over the 280 limit")
+    expect(page.locator("#publish")).to_be_disabled()
+    expect(page.locator("#save-draft")).to_be_enabled()
     screenshot(page, "drafting-over-limit.png")
 
     # Back under the limit; hand-edit the tweet, and the counter follows the typed text.
     page.fill("#var_symptom", "elevated error rates on GitLab.com")
-    expect(page.locator("#save-draft")).to_be_enabled()
+    expect(page.locator("#publish")).to_be_enabled()
     page.fill("#text_twitter", "")
     page.locator("#text_twitter").press_sequentially("日本語 " + ISSUE, delay=2)
     expect(page.locator("#tweet-count")).to_have_text("30 / 280")

@@ -80,6 +80,22 @@ def test_resolve_without_incident_is_skipped_and_social_is_always_off():
 
 
 @responses.activate
+def test_each_update_chooses_its_subscriber_notifications_on_the_wire():
+    """Per update: email/SMS/webhook as chosen; the other flags as configured; social "0"."""
+    channel = adapter(notify={"irc": "0"})
+    quiet = {"email": False, "sms": False, "webhook": True}
+    responses.post(f"{BASE}/incident/update", json={**OK, "result": True}, match=[
+        matchers.json_params_matcher({"notify_email": "0", "notify_sms": "0",
+                                      "notify_webhook": "1", "social": "0", "irc": "0",
+                                      "slack": "1"}, strict_match=False)])
+    payload = channel.build(ctx(statusio_incident_id="inc-1", statusio_notify=quiet))
+    assert channel.send(payload).ok
+    # No choice recorded (an older update): the configured flags, i.e. broadcast all.
+    default = channel.build(ctx(statusio_incident_id="inc-1"))["body"]
+    assert (default["notify_email"], default["notify_sms"], default["social"]) == ("1", "1", "0")
+
+
+@responses.activate
 def test_error_envelope_on_http_200_is_a_permanent_failure():
     responses.post(f"{BASE}/incident/create",
                    json={"status": {"error": "yes", "message": "Invalid statuspage_id"}})

@@ -19,7 +19,9 @@ form = st.dictionaries(st.sampled_from([
     "state", "template", "var_symptom", "var_cause", "var_fix", "var_monitor_minutes",
     "var_detail", "var_resolution", "text_statusio", "text_twitter", "text_slack",
     "rendered_twitter", "edited_twitter", "next_update_minutes", "channels",
-    "confirm_public", "idempotency_key", "action", "minutes", "slack_user_id"]), text,
+    "confirm_public", "idempotency_key", "action", "minutes", "slack_user_id",
+    "var_progress", "channels_shown", "notify_shown", "notify_email", "notify_sms",
+    "break_promise", "reason", "on", "gone"]), text,
     max_size=12)
 
 
@@ -29,12 +31,14 @@ def test_forms_never_fail_with_a_server_error(app, client):
     login(client, user)
     urls = ["/incidents/new", f"/incidents/{incident.id}/edit",
             f"/incidents/{incident.id}/updates/new", f"/incidents/{incident.id}/preview",
-            f"/incidents/{incident.id}/snooze", "/profile"]
+            f"/incidents/{incident.id}/snooze", f"/incidents/{incident.id}/no-public-post",
+            f"/incidents/{incident.id}/heads-up", f"/incidents/{incident.id}/drafting",
+            "/profile"]
 
     @FUZZ
     @given(url=st.sampled_from(urls), data=form)
     def fuzz(url, data):
-        if data.get("action") == "publish":
+        if data.get("action") in ("publish", "publish_others"):
             data["channels"] = "slack"  # dry-run: no network, still the full publish path
         response = client.post(url, data=data)
         assert response.status_code < 500, (url, data, response.get_data(as_text=True)[-300:])

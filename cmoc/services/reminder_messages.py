@@ -1,0 +1,93 @@
+"""What a reminder says and where it goes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from cmoc.channels.slack import escape
+from cmoc.enums import PUBLIC_CHANNELS, DeliveryStatus, UpdatePhase
+from cmoc.extensions import db
+from cmoc.models import Incident, Update
+from cmoc.timeutil import fmt_duration, fmt_utc
+
+
+def reminder_context(incident: Incident) -> dict[str, Any]:
+    """Facts for the message beyond the incident row: the time of the latest update when it
+    was internal (Slack only), and the CMOC's saved draft waiting to be published."""
+    latest = db.session.scalar(
+        select(Update).where(Update.incident_id == incident.id,
+                             Update.publish_seq.is_not(None))
+        .options(selectinload(Update.deliveries))
+        .order_by(Update.publish_seq.desc()).limit(1))
+    internal_at = None
+    if latest is not None and not any(
+            d.channel in PUBLIC_CHANNELS and d.status != DeliveryStatus.SKIPPED.value
+            for d in latest.deliveries):
+        internal_at = latest.published_at
+    draft_id = db.session.scalar(
+        select(Update.id).where(Update.incident_id == incident.id,
+                                Update.phase == UpdatePhase.DRAFT.value)
+        .order_by(Update.updated_at.desc(), Update.id.desc()).limit(1))
+    return {"internal_at": internal_at, "draft_id": draft_id}
+
+
+def reminder_message(*, incident: Incident, kind: str, now: datetime, base_url: str,
+                     mention: str | None, internal_at: datetime | None = None,
+                     draft_id: int | None = None) -> str:
+    """The Slack text of a reminder (user text escaped; links straight to the drafting form)."""
+    due_at = incident.next_update_due_at
+    due = fmt_utc(due_at, with_date=False)
+    overdue = fmt_duration((now - due_at).total_seconds())
+    last = (f"last public update {fmt_duration((now - incident.last_published_at).total_seconds())}"
+            f" ago ({fmt_utc(incident.last_published_at, with_date=False)})"
+            if incident.last_published_at else "no public update yet")
+    root = f"{base_url.rstrip('/')}/incidents/{incident.id}"
+    draft = f"{root}/updates/new"
+    state = incident.state_enum
+    promised = " as promised" if incident.promised_at and incident.promised_at == due_at else ""
+    head = {
+        "heads_up": f":hourglass_flowing_sand: Update due in "
+                    f"{fmt_duration((due_at - now).total_seconds())} (by {due}{promised})",
+        "due": f":alarm_clock: Update due now ({due}{promised})",
+        "escalation": f":rotating_light: Update overdue by {overdue} (due {due})",
+        "repeat": f":alarm_clock: Still no update, overdue by {overdue} (due {due})",
+    }[kind]
+    links = (f"<{root}/updates/{draft_id}|Open your saved draft> · " if draft_id else "") + (
+        f"Draft now: <{draft}?state={state.value}|{state.label} update> · "
+        f"<{draft}?template=no-material-updates&state={state.value}|No material updates>")
+    lines = [
+        f"{head} for #{incident.id} *{escape(incident.title)}* "
+        f"({incident.severity} · {state.label} · {incident.status_enum.label}); {last}.",
+        links,
+    ]
+    if internal_at and (incident.last_published_at is None
+                        or internal_at > incident.last_published_at):
+        lines.append(
+            f"The last update ({fmt_utc(internal_at, with_date=False)}) went to Slack only: "
+            "the public has not been told. Post a public update, or record that none is "
+            f"needed: <{root}#no-public-post|No public post needed>")
+    if kind == "escalation":
+        person = incident.cmoc or incident.declared_by
+        who = (f"<@{person.slack_user_id}>" if person and person.slack_user_id
+               else escape(person.username) if person else "nobody")
+        lines.insert(0, f"{mention + ' ' if mention else ''}the CMOC ({who}) has not posted the "
+                        f"update due at {due}.")
+    return "\n".join(lines)
+
+
+def reminder_target(incident: Incident, config: dict[str, Any], kind: str) -> str | None:
+    """Where a reminder goes. Reminders: the CMOC's DM, else the reminder channel.
+    Escalations: where the people escalated to will see them — SLACK_ESCALATION_CHANNEL, else
+    the incident's own Slack channel, else the reminder channel (never the CMOC's DM, where a
+    mention of the incident manager notifies nobody)."""
+    if kind == "escalation":
+        return (config.get("SLACK_ESCALATION_CHANNEL") or incident.slack_channel
+                or config.get("SLACK_REMINDER_CHANNEL"))
+    person = incident.cmoc or incident.declared_by
+    if person is not None and person.slack_user_id:
+        return person.slack_user_id
+    return config.get("SLACK_REMINDER_CHANNEL")
