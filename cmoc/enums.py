@@ -90,6 +90,11 @@ class DeliveryStatus(StrEnum):
         return {"dry_run": "Dry-run"}.get(self.value, self.value.capitalize())
 
 
-CHANNELS = ("statusio", "twitter", "slack")
+CHANNELS = ("statusio", "twitter", "slack", "gitlab")
+# What counts as telling the public (first public update, cadence adherence).
 PUBLIC_CHANNELS = ("statusio", "twitter")
-CHANNEL_LABELS = {"statusio": "Status page", "twitter": "Tweet", "slack": "Slack"}
+# Posts anyone outside the company may read: a security issue needs an explicit confirmation
+# for each (the incident issue's comments are public on a public project).
+OUTWARD_CHANNELS = ("statusio", "twitter", "gitlab")
+CHANNEL_LABELS = {"statusio": "Status page", "twitter": "Tweet", "slack": "Slack",
+                  "gitlab": "GitLab issue"}

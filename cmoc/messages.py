@@ -1,7 +1,8 @@
 """Message templates: files under templates/messages/, rendered per channel in a Jinja2 sandbox.
 
 Each template is a folder with `template.toml` (label, states, declared variables) and one
-Jinja file per channel (`statusio.j2`, `twitter.j2`, `slack.j2`). What a CMOC types is passed in
+Jinja file per channel (`statusio.j2`, `twitter.j2`, `slack.j2`, `gitlab.j2`; a folder without
+`gitlab.j2` comments the status page text under a short header). What a CMOC types is passed in
 as data, never compiled as template source, so `{{ config }}` in a field stays literal.
 Templates write the next-update time as the token `{next_update}` (resolved when the update is
 published, see `cmoc.texts`), and shape typed values with the filters `clause`, `sentence`,
@@ -192,8 +193,13 @@ class TemplateLibrary:
         for channel in CHANNELS:
             name = f"{slug}/{channel}.j2"
             try:
-                sources[channel] = self.env.get_template(name)
-                source = self.env.loader.get_source(self.env, name)[0]
+                own_file = (meta_path.parent / f"{channel}.j2").exists()
+                if channel in FALLBACK_SOURCES and not own_file:
+                    source = FALLBACK_SOURCES[channel].replace("SLUG", slug)
+                    sources[channel] = self.env.from_string(source)
+                else:
+                    sources[channel] = self.env.get_template(name)
+                    source = self.env.loader.get_source(self.env, name)[0]
                 referred = jinja_meta.find_undeclared_variables(self.env.parse(source))
             except TemplateError as exc:
                 raise ConfigError(f"{meta_path.parent}/{channel}.j2: {exc}") from exc
@@ -278,6 +284,19 @@ def clean_variables(
                                         or not 1 <= int(value) <= MAX_MINUTES):
             errors[var.name] = f"{var.label} must be a whole number of minutes (1–1440)."
     return values, errors
+
+
+# Channels whose template file a folder may leave out (written before the channel existed).
+COMMENT_HEADER = "**Public update ({severity})**"
+FALLBACK_SOURCES = {
+    "gitlab": COMMENT_HEADER.format(severity="{{ severity }}")
+    + '\n\n{% include "SLUG/statusio.j2" %}'}
+
+
+def comment_from_status_page(text: str, *, severity: str) -> str:
+    """The incident issue's comment when the CMOC wrote the status page text by hand: that
+    text, so the issue says what the public read."""
+    return f"{COMMENT_HEADER.format(severity=severity)}\n\n{text}" if text else ""
 
 
 def render(

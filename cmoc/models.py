@@ -127,6 +127,8 @@ class Update(db.Model):
     text_statusio: Mapped[str] = mapped_column(Text, default="")
     text_twitter: Mapped[str] = mapped_column(Text, default="")
     text_slack: Mapped[str] = mapped_column(Text, default="")
+    # The comment on the GitLab incident issue (Markdown).
+    text_gitlab: Mapped[str] = mapped_column(Text, default="")
     # Channels whose text the CMOC edited by hand (kept instead of re-rendered).
     edited_channels: Mapped[list[str]] = mapped_column(JSON, default=list)
     next_update_minutes: Mapped[int | None] = mapped_column()

@@ -96,8 +96,9 @@ def cases(template: MessageTemplate) -> Iterator[tuple[str, dict[str, str]]]:
 
 def template_words(template: MessageTemplate) -> str:
     """The template's own wording (its files' text, lowercased), to pick the lead cases."""
-    return " ".join(source.filename and Path(source.filename).read_text(encoding="utf-8")
-                    for source in template.sources.values()).lower()
+    files = {source.filename for source in template.sources.values()}
+    return " ".join(Path(name).read_text(encoding="utf-8") for name in sorted(files)
+                    if name and Path(name).is_file()).lower()
 
 
 def contexts(template: MessageTemplate) -> Iterator[tuple[str, MessageContext]]:

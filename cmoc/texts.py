@@ -19,7 +19,7 @@ from cmoc.tweet import TWEET_LIMIT, weighted_length
 NEXT_UPDATE = "{next_update}"
 TOKENS = frozenset({"next_update"})
 # Upper bounds per channel: Slack section text is capped at 3,000 characters.
-TEXT_LIMITS = {"statusio": 5000, "twitter": 1000, "slack": 3000}
+TEXT_LIMITS = {"statusio": 5000, "twitter": 1000, "slack": 3000, "gitlab": 10000}
 
 _MARKER = re.compile(r"\[([a-z][a-z0-9_]{0,63})\]")
 _TOKEN = re.compile(r"\{([a-z][a-z0-9_]{0,63})\}")

@@ -60,6 +60,19 @@ def post_context(**overrides):
 CHANNELS = ["statusio", "twitter", "slack"]
 
 
+def fake_issue(fakes, title: str = "Elevated error rates on GitLab.com") -> str:
+    """An incident issue opened on the fake GitLab; its URL is what the incident links to."""
+    from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
+
+    return fakes.gitlab_api.open_issue(INCIDENT_PROJECT, title=title)["web_url"]
+
+
+def issue_notes(fakes) -> list[dict]:
+    """Every comment made on the fake GitLab's issues, oldest first."""
+    return sorted((n for notes in fakes.gitlab_api.notes.values() for n in notes),
+                  key=lambda n: n["id"])
+
+
 def publish(client, incident, *, state="investigating", template=None, key=None,
             channels=CHANNELS, **variables):
     """Publishes through the drafting form, as a CMOC's click would."""

@@ -117,9 +117,13 @@ def test_markdown_renders_code_and_escapes_html():
 
 
 def test_channel_modes_follow_the_credentials():
-    assert channel_modes({}) == {"statusio": DRY_RUN, "twitter": DRY_RUN, "slack": DRY_RUN}
+    assert channel_modes({}) == {"statusio": DRY_RUN, "twitter": DRY_RUN, "slack": DRY_RUN,
+                                 "gitlab": DRY_RUN}
     slack = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_ADVOCATES_CHANNEL": "#advocates"}
-    assert channel_modes(slack) == {"statusio": DRY_RUN, "twitter": DRY_RUN, "slack": LIVE}
+    assert channel_modes(slack) == {"statusio": DRY_RUN, "twitter": DRY_RUN, "slack": LIVE,
+                                    "gitlab": DRY_RUN}
+    gitlab = {"GITLAB_TOKEN": "glpat-1"}
+    assert channel_modes(gitlab)["gitlab"] == LIVE
     assert set(MODE_HELP) >= set(channel_modes(slack).values())
 
 

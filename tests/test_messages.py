@@ -69,7 +69,7 @@ def test_shipped_templates_render_every_channel_within_limits(slug):
     assert errors == {}
     ctx = context(state=template.states[0])
     texts = render(template, context=ctx, values=values)
-    assert set(texts) == {"statusio", "twitter", "slack"}
+    assert set(texts) == {"statusio", "twitter", "slack", "gitlab"}
     for text in texts.values():
         assert text and "[" not in text  # no placeholder left
     assert ISSUE in texts["statusio"] and texts["twitter"].endswith(ISSUE)
@@ -220,3 +220,9 @@ def test_broken_template_folder_is_refused(tmp_path):
     empty.mkdir()
     with pytest.raises(ConfigError, match="default template"):
         TemplateLibrary(empty)
+
+
+def test_a_folder_without_gitlab_template_comments_the_status_page_text(tmp_path):
+    _write_template(tmp_path, "older", "{{ title }}: we're on it.")
+    texts = render(TemplateLibrary(tmp_path).get("older"), context=context(), values={})
+    assert texts["gitlab"] == f"**Public update (S1)**\n\n{texts['statusio']}"

@@ -16,7 +16,7 @@ from cmoc.services.incidents import IncidentFields, edit_incident
 from cmoc.services.metrics import incident_comms
 from cmoc.services.promises import PromiseAtStake, decide_no_public_post, snooze
 from cmoc.services.reminders import send_reminders
-from tests.factories import ISSUE_URL, deliveries, make_incident, make_user, publish
+from tests.factories import CHANNELS, ISSUE_URL, deliveries, make_incident, make_user, publish
 
 T = datetime(2026, 11, 26, 7, 43, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -37,7 +37,7 @@ def test_slack_only_security_update_is_internal_and_keeps_the_reminder_asking(
                    channels=["slack"]).status_code == 302
     db.session.refresh(incident)
     assert {c: d.status for c, d in deliveries().items()} == {
-        "statusio": "skipped", "twitter": "skipped", "slack": "sent"}
+        "statusio": "skipped", "twitter": "skipped", "slack": "sent", "gitlab": "skipped"}
     # The public was not told: no public update, no restarted cadence, no promise.
     assert incident.last_published_at is None and incident.promised_at is None
     assert incident.next_update_due_at == declared_due
@@ -81,7 +81,7 @@ def test_public_post_that_failed_or_was_dry_run_is_not_a_public_update(make_app)
         incident = make_incident(user)
         web = app.test_client()
         login(web, user)
-        publish(web, incident, symptom="errors")
+        publish(web, incident, symptom="errors", channels=[*CHANNELS, "gitlab"])
         assert {d.status for d in deliveries().values()} == {"dry_run"}
         comms = incident_comms(incident)
         assert comms.first_public_at is None and comms.not_public == 1

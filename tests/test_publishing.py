@@ -14,9 +14,17 @@ from cmoc.services.components import refresh_components
 from cmoc.services.delivering import channels_for, resume_deliveries, run_deliveries
 from cmoc.services.publishing import PublishConflict, start_publish
 from cmoc.timeutil import utcnow
-from tests.factories import deliveries, login, make_incident, make_user, publish
+from tests.factories import (
+    deliveries,
+    fake_issue,
+    issue_notes,
+    login,
+    make_incident,
+    make_user,
+    publish,
+)
 
-ALL = ["statusio", "twitter", "slack"]
+ALL = ["statusio", "twitter", "slack", "gitlab"]
 
 
 @pytest.fixture
@@ -24,9 +32,9 @@ def client(live_client):
     return live_client
 
 
-def saved_draft(app, user) -> tuple[Incident, Update]:
+def saved_draft(app, user, fakes) -> tuple[Incident, Update]:
     """An incident with one saved (unpublished) draft, components loaded from the fake."""
-    incident = make_incident()
+    incident = make_incident(issue_url=fake_issue(fakes))
     refresh_components(statusio=channels_for(app)["statusio"], now=utcnow())
     client = app.test_client()
     login(client, user)
@@ -37,8 +45,8 @@ def saved_draft(app, user) -> tuple[Incident, Update]:
 
 
 def test_publish_fans_out_threads_and_resolves(client, fakes):
-    incident = make_incident(components=["API", "Git Operations"])
-    response = publish(client, incident, symptom="elevated error rates")
+    incident = make_incident(components=["API", "Git Operations"], issue_url=fake_issue(fakes))
+    response = publish(client, incident, symptom="elevated error rates", channels=ALL)
     assert response.status_code == 302
     first = db.session.scalar(select(Update))
     got = deliveries(first.id)
@@ -62,9 +70,9 @@ def test_publish_fans_out_threads_and_resolves(client, fakes):
     assert incident.next_update_due_at == incident.last_published_at + timedelta(minutes=10)
 
     publish(client, incident, state="monitoring", fix="A fix was deployed",
-            monitor_minutes="30", key="second")
+            monitor_minutes="30", key="second", channels=ALL)
     publish(client, incident, state="resolved", resolution="the change was rolled back",
-            key="third")
+            key="third", channels=ALL)
     db.session.refresh(incident)
     assert (incident.state, incident.status) == ("resolved", "operational")
     assert incident.resolved_at is not None and incident.next_update_due_at is None
@@ -74,8 +82,12 @@ def test_publish_fans_out_threads_and_resolves(client, fakes):
     assert chain[1]["in_reply_to"] == chain[0]["id"] and chain[2]["in_reply_to"] == chain[1]["id"]
     assert [m["thread_ts"] for m in fakes.slack_messages[1:]] == [message["ts"]] * 2
     assert all("subteam" not in m["text"] for m in fakes.slack_messages[1:])
+    # The incident issue got one comment per update, in publish order.
+    updates = db.session.scalars(select(Update).order_by(Update.publish_seq)).all()
+    assert [n["body"].rsplit("<!-- cmoc:update:", 1)[1] for n in issue_notes(fakes)] == [
+        f"{u.id} -->" for u in updates]
     page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
-    assert page.count('class="badge d-sent"') == 9
+    assert page.count('class="badge d-sent"') == 12
     # Nothing may be published after Resolved.
     again = publish(client, incident, state="resolved", resolution="x", key="fourth")
     assert again.status_code == 302 and len(fakes.tweets) == 3
@@ -119,8 +131,8 @@ def test_unselected_channels_are_skipped(client, fakes):
     publish(client, incident, symptom="errors", channels=["slack"], key="only-slack")
     got = deliveries()
     assert {c: d.status for c, d in got.items()} == {
-        "statusio": "skipped", "twitter": "skipped", "slack": "sent"}
-    assert fakes.tweets == {} and fakes.incidents == {}
+        "statusio": "skipped", "twitter": "skipped", "slack": "sent", "gitlab": "skipped"}
+    assert fakes.tweets == {} and fakes.incidents == {} and issue_notes(fakes) == []
 
 
 def test_no_channel_chosen_is_an_error(client, fakes):
@@ -208,14 +220,14 @@ def test_unanswered_create_is_found_not_duplicated(client, fakes):
 
 def test_crash_mid_publish_resumes_exactly_once(live_app, cmoc_user, fakes):
     """The worker died after status.io and X accepted, before anything was recorded."""
-    incident, update = saved_draft(live_app, cmoc_user)
+    incident, update = saved_draft(live_app, cmoc_user, fakes)
     past = utcnow() - timedelta(minutes=10)
     start_publish(update=update, channels=set(ALL), confirm_public=False, actor=cmoc_user,
                   cadence=live_app.config["CADENCE_MATRIX"], now=past)
     channels = channels_for(live_app)
     from cmoc.services.delivering import post_context_for
 
-    for name in ("statusio", "twitter", "slack"):
+    for name in ALL:
         delivery = deliveries()[name]
         payload = channels[name].build(post_context_for(delivery))
         if name != "slack":  # Slack was never called
@@ -227,17 +239,18 @@ def test_crash_mid_publish_resumes_exactly_once(live_app, cmoc_user, fakes):
         db.session.commit()
     assert len(fakes.incidents) == 1 and len(fakes.tweets) == 1
     counts = resume_deliveries(live_app, now=utcnow(), sleep=lambda s: None)
-    assert counts["stale_sending"] == 3
+    assert counts["stale_sending"] == 4
     got = deliveries()
     assert {c: d.status for c, d in got.items()} == dict.fromkeys(ALL, "sent")
     assert len(fakes.incidents) == 1 and len(fakes.tweets) == 1
-    assert len(fakes.slack_messages) == 1
+    assert len(fakes.slack_messages) == 1 and len(issue_notes(fakes)) == 1
     assert got["statusio"].external_id == next(iter(fakes.incidents))
     db.session.refresh(update)
     assert update.phase == "published"
     # A second pass (or a second clock) finds nothing to do.
     assert resume_deliveries(live_app, now=utcnow(), sleep=lambda s: None)["stale_sending"] == 0
     assert len(fakes.tweets) == 1 and len(fakes.slack_messages) == 1
+    assert len(issue_notes(fakes)) == 1
 
 
 def test_dry_run_records_exact_payload_without_sending(make_app, fakes):
@@ -247,12 +260,13 @@ def test_dry_run_records_exact_payload_without_sending(make_app, fakes):
         client = app.test_client()
         login(client, user)
         incident = make_incident(components=["API"])
-        publish(client, incident, symptom="errors", key="dry")
+        publish(client, incident, symptom="errors", key="dry", channels=ALL)
         got = deliveries()
         assert {c: d.status for c, d in got.items()} == dict.fromkeys(ALL, "dry_run")
         assert got["twitter"].payload["text"].startswith("We're seeing errors")
         assert got["statusio"].payload["path"] == "incident/create"
         assert got["slack"].payload["channel"] == "<SLACK_ADVOCATES_CHANNEL>"
+        assert got["gitlab"].payload["iid"] == 12345
         assert fakes.requests == []
         page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
         assert "Dry-run" in page and "incident/create" in page
@@ -263,7 +277,7 @@ def test_concurrent_publishes_of_one_draft_post_once(live_app, cmoc_user, fakes)
     """Twenty requests race to publish the same draft: one wins, one post per channel."""
     import threading
 
-    incident, update = saved_draft(live_app, cmoc_user)
+    incident, update = saved_draft(live_app, cmoc_user, fakes)
     update_id = update.id
     user_id, incident_id = cmoc_user.id, incident.id
     barrier = threading.Barrier(20)
@@ -295,7 +309,7 @@ def test_concurrent_publishes_of_one_draft_post_once(live_app, cmoc_user, fakes)
         t.join(timeout=60)
     assert outcomes.count("won") == 1 and outcomes.count("conflict") == 19
     assert len(fakes.tweets) == 1 and len(fakes.slack_messages) == 1
-    assert len(fakes.incidents) == 1
-    assert db.session.query(Delivery).count() == 3
+    assert len(fakes.incidents) == 1 and len(issue_notes(fakes)) == 1
+    assert db.session.query(Delivery).count() == 4
     db.session.expire_all()
     assert db.session.get(Incident, incident_id).statusio_incident_id is not None

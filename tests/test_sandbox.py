@@ -12,10 +12,11 @@ from cmoc.cadence import ConfigError
 from cmoc.channels.registry import channel_settings, sandboxed_channels
 from cmoc.extensions import db
 from cmoc.fake_apis import FakeApis, fake_env
+from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
 from cmoc.fake_apis.sandbox import fault_for
 from cmoc.modes import channel_modes
 from cmoc.services.sandbox import shape, slack_markup
-from tests.factories import deliveries, login, make_incident, make_user, publish
+from tests.factories import CHANNELS, deliveries, login, make_incident, make_user, publish
 
 
 @pytest.fixture
@@ -29,14 +30,15 @@ def sandbox_app(make_app, sandbox):
 def test_channels_without_credentials_post_to_the_sandbox():
     config = {"SANDBOX_URL": "http://127.0.0.1:5050/", **{
         k: v for k, v in fake_env("https://real").items() if k.startswith("TWITTER")}}
-    assert sandboxed_channels(config) == {"statusio", "slack"}
+    assert sandboxed_channels(config) == {"statusio", "slack", "gitlab"}
     assert channel_modes(config) == {"statusio": "sandbox", "twitter": "live",
-                                     "slack": "sandbox"}
+                                     "slack": "sandbox", "gitlab": "sandbox"}
     settings = channel_settings(config)
     assert settings["STATUSIO_API_URL"] == "http://127.0.0.1:5050/statusio/v2"
     assert settings["TWITTER_API_URL"] == "https://real/twitter"      # live stays live
     assert settings["SLACK_REMINDER_CHANNEL"] == "#cmoc-reminders"
-    assert channel_modes({}) == dict.fromkeys(["statusio", "twitter", "slack"], "dry-run")
+    assert channel_modes({}) == dict.fromkeys(["statusio", "twitter", "slack", "gitlab"],
+                                             "dry-run")
 
 
 def test_an_https_deployment_refuses_simulated_channels_unless_told(tmp_path):
@@ -54,11 +56,19 @@ def test_whole_flow_happens_in_the_sandbox_and_the_page_shows_it(sandbox_app, sa
     user = make_user("trainee", "cmoc")
     client = sandbox_app.test_client()
     login(client, user)
-    incident = make_incident(components=["API"])
-    publish(client, incident, symptom="errors on the API", key="1")
-    publish(client, incident, state="identified", cause="a bad deploy", key="2")
-    publish(client, incident, state="resolved", resolution="it was rolled back", key="3")
+    issue = sandbox.gitlab_api.open_issue(INCIDENT_PROJECT, title="API errors",
+                                          labels=["severity::1"])
+    incident = make_incident(components=["API"], issue_url=issue["web_url"])
+    every = [*CHANNELS, "gitlab"]
+    publish(client, incident, symptom="errors on the API", key="1", channels=every)
+    publish(client, incident, state="identified", cause="a bad deploy", key="2", channels=every)
+    publish(client, incident, state="resolved", resolution="it was rolled back", key="3",
+            channels=every)
     assert {d.status for d in deliveries().values()} == {"sent"}
+    # Each update is a comment on the incident issue, marked with its update id.
+    notes = sandbox.gitlab_api.notes[(issue["project_id"], issue["iid"])]
+    assert len(notes) == 3 and all("<!-- cmoc:update:" in n["body"] for n in notes)
+    assert notes[0]["body"].startswith("**Public update (S1)**")
     assert len(sandbox.incidents) == 1 and next(iter(sandbox.incidents.values()))["resolved"]
     assert len(sandbox.tweets) == 3 and len(sandbox.slack_messages) == 3
     page = client.get("/sandbox").get_data(as_text=True)
@@ -72,6 +82,7 @@ def test_whole_flow_happens_in_the_sandbox_and_the_page_shows_it(sandbox_app, sa
     detail = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
     tweet = next(iter(sandbox.tweets))
     assert f'href="/sandbox#twitter-{tweet}"' in detail
+    assert f'href="/sandbox#gitlab-{notes[-1]["id"]}"' in detail
 
 
 def test_failures_injected_from_the_page_reach_the_next_post(sandbox_app, sandbox):

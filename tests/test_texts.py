@@ -60,7 +60,7 @@ def test_template_syntax_and_unknown_tokens_are_refused():
 
 
 def test_problems_only_for_the_given_channels():
-    texts = {"statusio": "fine", "twitter": "日" * 141, "slack": ""}
+    texts = {"statusio": "fine", "twitter": "日" * 141, "slack": "", "gitlab": "fine"}
     assert set(problems(texts, next_update_at=AT)) == {"twitter", "slack"}
     assert problems(texts, next_update_at=AT, channels={"statusio"}) == {}
 

@@ -11,7 +11,7 @@ Severity = Literal["S1", "S2", "S3", "S4"]
 State = Literal["investigating", "identified", "monitoring", "resolved"]
 Status = Literal["operational", "degraded_performance", "partial_service_disruption",
                  "service_disruption", "security_issue"]
-Channel = Literal["statusio", "twitter", "slack"]
+Channel = Literal["statusio", "twitter", "slack", "gitlab"]
 DeliveryState = Literal["pending", "waiting", "sending", "sent", "failed", "dry_run", "skipped",
                         "superseded"]
 VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
@@ -56,6 +56,8 @@ class Texts(Strict):
     statusio: str | None = Field(default=None, max_length=5000)
     twitter: str | None = Field(default=None, max_length=1000)
     slack: str | None = Field(default=None, max_length=3000)
+    gitlab: str | None = Field(default=None, max_length=10000,
+                               description="The comment on the GitLab incident issue (Markdown).")
 
 
 class Notify(Strict):
@@ -75,7 +77,7 @@ class UpdateCreate(Strict):
         "Final text per channel; a channel given here is not rendered from the template, and "
         "a template field is required only while some chosen channel's text comes from it. "
         "Write `{next_update}` where the next-update time goes."))
-    channels: list[Channel] | None = Field(default=None, max_length=3, description=(
+    channels: list[Channel] | None = Field(default=None, max_length=4, description=(
         "Channels to publish to (default all). A chosen channel whose text is blocked (empty, "
         "over 280, an unfilled [placeholder]) refuses the publish with 422 naming it; leave "
         "it out to publish the others."))
@@ -88,7 +90,7 @@ class UpdateCreate(Strict):
 
 
 class RetryRequest(Strict):
-    channels: list[Channel] | None = Field(default=None, max_length=3)
+    channels: list[Channel] | None = Field(default=None, max_length=4)
 
 
 class DeliveryOut(BaseModel):
@@ -104,6 +106,7 @@ class TextsOut(BaseModel):
     statusio: str
     twitter: str
     slack: str
+    gitlab: str
 
 
 class UpdateOut(BaseModel):

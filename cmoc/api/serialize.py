@@ -36,7 +36,7 @@ def update_out(update: Update) -> dict[str, Any]:
         "id": update.id, "incident_id": update.incident_id, "phase": update.phase,
         "state": update.state, "status": update.status, "template": update.template,
         "texts": {"statusio": update.text_statusio, "twitter": update.text_twitter,
-                  "slack": update.text_slack},
+                  "slack": update.text_slack, "gitlab": update.text_gitlab},
         "next_update_in_minutes": update.next_update_minutes,
         "notify": update.statusio_notify or default_notify(
             current_app.config.get("STATUSIO_NOTIFY")),

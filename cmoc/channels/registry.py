@@ -26,6 +26,7 @@ REQUIRED = {
     "twitter": ("TWITTER_CONSUMER_KEY", "TWITTER_CONSUMER_SECRET", "TWITTER_ACCESS_TOKEN",
                 "TWITTER_ACCESS_TOKEN_SECRET"),
     "slack": ("SLACK_BOT_TOKEN", "SLACK_ADVOCATES_CHANNEL"),
+    "gitlab": ("GITLAB_TOKEN",),
 }
 
 
@@ -37,6 +38,7 @@ SANDBOX_SETTINGS = {
                 "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET"),
     "slack": ("SLACK_API_URL", "SLACK_BOT_TOKEN", "SLACK_ADVOCATES_CHANNEL",
               "SLACK_ADVOCATES_GROUP_ID"),
+    "gitlab": (),   # cmoc.gitlab_settings overlays the sandbox's GitLab itself
 }
 SANDBOX_REMINDER_CHANNEL = "#cmoc-reminders"
 
@@ -108,7 +110,8 @@ def build_channels(config: dict[str, Any], *, components: list[dict[str, Any]],
         token=config.get("SLACK_BOT_TOKEN"), channel=config.get("SLACK_ADVOCATES_CHANNEL"),
         group_id=config.get("SLACK_ADVOCATES_GROUP_ID"),
     )
-    return {"statusio": statusio, "twitter": twitter, "slack": slack}
+    return {"statusio": statusio, "twitter": twitter, "slack": slack,
+            "gitlab": build_gitlab(config, session=session)}
 
 
 def build_gitlab_api(config: dict[str, Any], *,
@@ -122,7 +125,6 @@ def build_gitlab_api(config: dict[str, Any], *,
 
 
 def build_gitlab(config: dict[str, Any], *, session: requests.Session | None = None) -> GitLab:
-    """The incident issue as a channel (comments). Not in `build_channels` yet: see
-    `cmoc.channels.gitlab`."""
+    """The incident issue as a channel: each update a comment (see `cmoc.channels.gitlab`)."""
     return GitLab(api=build_gitlab_api(config, session=session),
                   default_project=gitlab_settings(config).incident_project)

@@ -24,9 +24,10 @@ from werkzeug.wrappers import Request, Response
 
 from cmoc.fake_apis.wire import answer
 
-SERVICES = ("statusio", "twitter", "slack")
+SERVICES = ("statusio", "twitter", "slack", "gitlab")
 # The send path of each channel: a fault applies to the next post there.
-SEND_PATHS = {"statusio": "", "twitter": "2/tweets", "slack": "chat.postMessage"}
+SEND_PATHS = {"statusio": "", "twitter": "2/tweets", "slack": "chat.postMessage",
+              "gitlab": "notes"}
 # What can go wrong, as the Sandbox page offers it: label and the fake's answer.
 FAULT_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
     "server_error": ("Server error (HTTP 503), nothing posted", {"status": 503,
@@ -57,8 +58,10 @@ def fault_for(channel: str, kind: str) -> dict[str, Any]:
                                                                             "sandbox"}},
                         "twitter": {"title": "Forbidden", "detail": "Refused by the sandbox",
                                     "status": 403},
-                        "slack": {"ok": False, "error": "restricted_action"}}[channel]
-        spec["status"] = 200 if channel != "twitter" else 403
+                        "slack": {"ok": False, "error": "restricted_action"},
+                        "gitlab": {"message": "403 Forbidden - refused by the sandbox"},
+                        }[channel]
+        spec["status"] = 200 if channel in ("statusio", "slack") else 403
     if kind == "timeout_after":
         spec["body"] = {"ok": True}
     return spec

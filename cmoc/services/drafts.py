@@ -23,7 +23,14 @@ from cmoc.enums import (
     UpdatePhase,
 )
 from cmoc.extensions import db
-from cmoc.messages import MessageContext, MessageTemplate, TemplateLibrary, clean_variables, render
+from cmoc.messages import (
+    MessageContext,
+    MessageTemplate,
+    TemplateLibrary,
+    clean_variables,
+    comment_from_status_page,
+    render,
+)
 from cmoc.models import Incident, Update, User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
@@ -173,9 +180,11 @@ def compose_draft(
         next_at = incident.next_update_due_at
 
     rendered = {c: "" for c in CHANNELS}
+    # A hand-written status page text is what the incident issue's comment carries too.
+    derived = {"gitlab"} if "statusio" in draft.edited and "gitlab" not in draft.edited else set()
     if template is not None:
         # Fields are needed only for the selected channels whose text is still rendered.
-        needed = template.variables_used_by(channels - set(draft.edited))
+        needed = template.variables_used_by(channels - set(draft.edited) - derived)
         values, var_errors = clean_variables(template, draft.variables, needed=needed)
         errors.update({f"var_{k}": v for k, v in var_errors.items()})
         context = MessageContext(
@@ -193,6 +202,9 @@ def compose_draft(
     for channel in CHANNELS:
         typed = (draft.texts.get(channel) or "").strip()
         texts[channel] = typed if channel in draft.edited else rendered[channel]
+    if derived:
+        texts["gitlab"] = comment_from_status_page(texts["statusio"],
+                                                   severity=incident.severity_enum.value)
     if state is State.RESOLVED:
         next_at = None
     markers = settings.markers
@@ -239,6 +251,7 @@ def save_draft(
     update.text_statusio = outcome.texts["statusio"]
     update.text_twitter = outcome.texts["twitter"]
     update.text_slack = outcome.texts["slack"]
+    update.text_gitlab = outcome.texts["gitlab"]
     update.edited_channels = sorted(set(draft.edited) & set(CHANNELS))
     update.next_update_minutes = outcome.next_update_minutes
     update.statusio_notify = outcome.notify

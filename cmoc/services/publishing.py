@@ -23,6 +23,7 @@ from cmoc.cadence import Cadence, next_update_due
 from cmoc.enums import (
     CHANNEL_LABELS,
     CHANNELS,
+    OUTWARD_CHANNELS,
     PUBLIC_CHANNELS,
     DeliveryStatus,
     State,
@@ -30,7 +31,7 @@ from cmoc.enums import (
     UpdatePhase,
 )
 from cmoc.extensions import db
-from cmoc.messages import shipped_marker_labels
+from cmoc.messages import join_names, shipped_marker_labels
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
@@ -84,16 +85,16 @@ def check_publish(*, update: Update, channels: set[str], confirm_public: bool,
     elif not channels:
         errors["channels"] = "Choose at least one channel to publish to."
     security = Status.SECURITY_ISSUE.value in (update.status, incident.status)
-    if security and channels & set(PUBLIC_CHANNELS) and not confirm_public:
+    if security and channels & set(OUTWARD_CHANNELS) and not confirm_public:
         errors["confirm_public"] = ("This is a security issue: tick the confirmation to post "
-                                    "it on the public status page or X.")
+                                    "it on the public status page, X or the incident issue.")
     blocked = blocked_channels(update=update, channels=channels,
                                next_update_at=next_update_at, markers=markers)
     for channel, reason in blocked.items():
         others = channels & set(CHANNELS) - set(blocked)
         errors[f"text_{channel}"] = reason + (
             f" Leave {CHANNEL_LABELS[channel]} out to publish to "
-            + " and ".join(CHANNEL_LABELS[c] for c in CHANNELS if c in others) + "."
+            + join_names([CHANNEL_LABELS[c] for c in CHANNELS if c in others]) + "."
             if others else "")
     return errors
 

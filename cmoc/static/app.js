@@ -2,7 +2,8 @@
 // Served as a static file so the Content-Security-Policy needs no inline script.
 (function () {
   "use strict";
-  var CHANNELS = ["statusio", "twitter", "slack"];
+  // The channels and their labels come from the form (data-channels), as the server has them.
+  var CHANNELS = [];
 
   function hideNoJs() {
     document.querySelectorAll(".js-hide").forEach(function (el) { el.hidden = true; });
@@ -14,7 +15,12 @@
     var url = form.dataset.previewUrl;
     var beatUrl = form.dataset.heartbeatUrl;
     var csrf = form.querySelector("input[name=csrf_token]").value;
-    var LABELS = { statusio: "Status page", twitter: "Tweet", slack: "Slack" };
+    // [[channel, label], ...] in the order the page shows them (a JSON object's keys get sorted)
+    var LABELS = {};
+    CHANNELS = JSON.parse(form.dataset.channelLabels || "[]").map(function (pair) {
+      LABELS[pair[0]] = pair[1];
+      return pair[0];
+    });
     var timer = null;
     var seq = 0;
     var submitting = false;
@@ -63,7 +69,9 @@
       var others = byId("publish-others");
       publish.disabled = stuck.length > 0;
       others.hidden = !(stuck.length && free.length);
-      byId("publish-others-list").textContent = free.map(function (c) { return LABELS[c]; }).join(" and ");
+      var names = free.map(function (c) { return LABELS[c]; });
+      byId("publish-others-list").textContent = names.length > 1
+        ? names.slice(0, -1).join(", ") + " and " + names[names.length - 1] : names.join("");
       CHANNELS.forEach(function (c) {
         var box = byId("box-" + c);
         if (box) { box.classList.toggle("blocked", Boolean(problems[c]) && chosen.indexOf(c) >= 0); }

@@ -69,6 +69,9 @@ def delivery_link(delivery: Delivery, incident: Incident, config: dict[str, Any]
                                      config.get("STATUSIO_STATUSPAGE_ID"), delivery.external_id)
     if delivery.channel == "twitter":
         return tweet_url(delivery.external_id)
+    if delivery.channel == "gitlab":
+        base = _http_base(incident.issue_url)
+        return f"{base}#note_{delivery.external_id}" if base else None
     if delivery.channel == "slack":
         payload = delivery.payload or {}
         channel = payload.get("channel") if isinstance(payload.get("channel"), str) else None

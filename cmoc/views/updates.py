@@ -14,7 +14,7 @@ from cmoc.enums import (
     ACTIVE_STATUSES,
     CHANNEL_LABELS,
     CHANNELS,
-    PUBLIC_CHANNELS,
+    OUTWARD_CHANNELS,
     DeliveryStatus,
     Role,
     State,
@@ -77,9 +77,9 @@ def channel_choices(incident: Incident, draft: DraftInput, form=None) -> list[di
         if form is not None and "channels_shown" in form:
             checked = channel in form.getlist("channels")
         else:
-            checked = not (security and channel in PUBLIC_CHANNELS)
+            checked = not (security and channel in OUTWARD_CHANNELS)
         choices.append({"name": channel, "label": CHANNEL_LABELS[channel], "checked": checked,
-                        "configured": configured[channel], "public": channel in PUBLIC_CHANNELS})
+                        "configured": configured[channel], "public": channel in OUTWARD_CHANNELS})
     return choices
 
 

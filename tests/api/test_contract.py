@@ -79,7 +79,7 @@ def test_publish_dry_run_and_idempotency(api):
     assert first.status_code == 201
     assert first.json["phase"] == "published"
     assert {d["channel"]: d["status"] for d in first.json["deliveries"]} == {
-        "statusio": "dry_run", "twitter": "dry_run", "slack": "dry_run"}
+        "statusio": "dry_run", "twitter": "dry_run", "slack": "dry_run", "gitlab": "dry_run"}
     again = api.post(f"/incidents/{incident['id']}/updates", json=body)
     assert again.status_code == 200 and again.json["id"] == first.json["id"]
     assert db.session.query(Update).count() == 1

@@ -33,8 +33,13 @@ def test_texts_given_in_full_need_no_template_fields(api, fakes):
         "state": "investigating", "texts": TEXTS, "publish": True})
     assert response.status_code == 201, response.get_data(as_text=True)
     body = response.json
-    assert {d["channel"]: d["status"] for d in body["deliveries"]} == dict.fromkeys(
-        ["statusio", "twitter", "slack"], "sent")
+    assert {d["channel"]: d["status"] for d in body["deliveries"]} == {
+        **dict.fromkeys(["statusio", "twitter", "slack"], "sent"), "gitlab": "skipped"}
+    # The issue's comment carries the hand-written status page text (here the issue link is
+    # not on the configured GitLab, so it is skipped, and says why).
+    assert body["texts"]["gitlab"].startswith("**Public update (S1)**\n\nErrors on the API.")
+    gitlab = next(d for d in body["deliveries"] if d["channel"] == "gitlab")
+    assert "No incident issue on GitLab" in gitlab["error"]
     # The token became the due time the reminder uses, in every channel.
     due = db.session.get(Incident, incident["id"]).next_update_due_at
     promise = f"Next update by {fmt_utc(due, with_date=False)}."
@@ -64,13 +69,14 @@ def test_a_blocked_channel_is_refused_by_name_and_leaving_it_out_publishes_the_o
     fields = refused.json["error"]["fields"]
     assert list(fields) == ["text_twitter"]
     assert fields["text_twitter"].startswith("Tweet is 300 weighted characters, 20 over")
-    assert "Leave Tweet out to publish to Status page and Slack." in fields["text_twitter"]
+    assert ("Leave Tweet out to publish to Status page, Slack and GitLab issue."
+            in fields["text_twitter"])
     assert not fakes.incidents and not fakes.slack_messages
     others = api.post(f"/incidents/{incident['id']}/updates",
                       json={**long_tweet, "channels": ["statusio", "slack"]})
     assert others.status_code == 201
     assert {d["channel"]: d["status"] for d in others.json["deliveries"]} == {
-        "statusio": "sent", "twitter": "skipped", "slack": "sent"}
+        "statusio": "sent", "twitter": "skipped", "slack": "sent", "gitlab": "skipped"}
 
 
 def test_an_unfilled_placeholder_is_refused_naming_the_variable(api, fakes):

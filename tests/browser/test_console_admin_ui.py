@@ -60,7 +60,7 @@ def test_header_shows_every_channel_in_dry_run(live_server, page):
         page.goto(live_server.url + path)
         modes = page.locator("#channel-modes")
         expect(modes).to_be_visible()
-        expect(modes.locator("[data-mode='dry-run']")).to_have_count(3)
+        expect(modes.locator("[data-mode='dry-run']")).to_have_count(4)
         expect(modes).to_contain_text("nothing is sent")
     expect(page.locator("#channel-modes [data-channel=slack]")).to_have_text("Slack · dry-run")
     at_both_sizes(page, "users")

@@ -70,7 +70,7 @@ def test_dashboard_owner_draft_marker_take_over_and_order(live_server, page, ids
     order = page.locator("#incidents tbody tr").evaluate_all(
         "rows => rows.map(r => Number(r.dataset.incident))")
     assert order == [ids.overdue, ids.main, ids.drafted, ids.quiet]
-    expect(page.locator("#channel-modes [data-mode=live]")).to_have_count(3)
+    expect(page.locator("#channel-modes [data-mode=live]")).to_have_count(4)
 
     main = page.locator(f"tr[data-incident='{ids.main}']")
     expect(main.locator(".owner")).to_have_text("carol (you)")

@@ -75,7 +75,8 @@ def test_finding1_long_tweet_blocks_only_the_tweet(live_server, page, fakes):
     # Before: Publish was disabled for every channel. Now it waits only while Tweet is ticked,
     # and offers to publish the others.
     expect(page.locator("#publish")).to_be_disabled()
-    expect(page.locator("#publish-others")).to_have_text("Publish to Status page and Slack")
+    expect(page.locator("#publish-others")).to_have_text(
+        "Publish to Status page, Slack and GitLab issue")
     expect(page.locator("#save-draft")).to_be_enabled()
     screenshot(page, "drafting-tweet-blocked.png")
     page.uncheck("#channel-twitter")

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.factories import fake_issue, issue_notes
 
 ISSUE = "https://gitlab.com/gitlab-com/gl-infra/production/-/issues/4242"
 PASSWORD = "correct-horse-battery"
@@ -37,26 +38,27 @@ def test_s1_goes_public_in_three_clicks_and_deliveries_show_live(live_server, pa
     page.fill("#title", "GitLab.com is down")
     page.select_option("#severity", "S1")
     page.check("input[name=components][value='Website']")
-    page.fill("#issue_url", ISSUE)
+    page.fill("#issue_url", fake_issue(fakes, "GitLab.com is down"))
     page.fill("#first_symptom", "errors on every page of GitLab.com")
     page.click("#declare")                                                # click 2
     expect(page.locator("#text_twitter")).to_have_value(
         re.compile(r"^We're seeing errors on every page of GitLab.com"))
-    for channel in ("statusio", "twitter", "slack"):
+    for channel in ("statusio", "twitter", "slack", "gitlab"):
         expect(page.locator(f"#channel-{channel}")).to_be_checked()
     page.click("#publish")                                                # click 3
     expect(page).to_have_url(re.compile(r"/incidents/1#update-1$"))
 
     rows = page.locator("table.deliveries tbody tr")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(4)
     # Slack is still on its way when the page loads, then turns to Sent without a reload.
     expect(page.locator("tr:has(td:text-is('Slack')) [data-field=status]")).to_have_text(
         "Sent", timeout=15000)
-    for label in ("Status page", "Tweet"):
+    for label in ("Status page", "Tweet", "GitLab issue"):
         status = page.locator(f"tr:has(td:text-is('{label}')) [data-field=status]")
         expect(status).to_have_text("Sent")
     screenshot(page, "incident-published.png")
     assert len(fakes.tweets) == 1 and len(fakes.slack_messages) == 1
+    assert len(issue_notes(fakes)) == 1
     assert len(fakes.incidents) == 1
     assert page.problems == []
 

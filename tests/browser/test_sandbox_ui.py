@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
 from tests.browser.conftest import screenshot
 from tests.browser.test_publish_ui import ISSUE, setup_admin
 
@@ -23,7 +24,7 @@ def publish_update(page, base, state: str, field: str, text: str) -> None:
     page.click("#publish")
     expect(page).to_have_url(re.compile(r"/incidents/1#update-\d+$"))
     latest = page.locator("li.update").first
-    expect(latest.locator("[data-field=status]")).to_have_text(["Sent"] * 3, timeout=20000)
+    expect(latest.locator("[data-field=status]")).to_have_text(["Sent"] * 4, timeout=20000)
 
 
 def test_sandbox_flow_from_declare_to_resolved(live_server, page, sandbox):
@@ -34,12 +35,13 @@ def test_sandbox_flow_from_declare_to_resolved(live_server, page, sandbox):
     page.fill("#title", "Practice: GitLab.com is slow")
     page.select_option("#severity", "S1")
     page.check("input[name=components][value='API']")
-    page.fill("#issue_url", ISSUE)
+    issue = sandbox.gitlab_api.open_issue(INCIDENT_PROJECT, title="Practice: GitLab.com is slow")
+    page.fill("#issue_url", issue["web_url"])
     page.fill("#first_symptom", "slow responses on GitLab.com")
     page.click("#declare")
     page.click("#publish")
     expect(page.locator("li.update").first.locator("[data-field=status]")).to_have_text(
-        ["Sent"] * 3, timeout=20000)
+        ["Sent"] * 4, timeout=20000)
     publish_update(page, base, "identified", "cause", "an overloaded database")
     publish_update(page, base, "monitoring", "fix", "A fix was deployed and pages load fast")
     publish_update(page, base, "resolved", "resolution", "the database load is back to normal")
@@ -63,6 +65,7 @@ def test_sandbox_flow_from_declare_to_resolved(live_server, page, sandbox):
     expect(page.locator(".slack-thread")).to_have_count(1)
     expect(page.locator(".slack-thread .slack-message")).to_have_count(5)   # + the review
     expect(page.locator(".slack-thread .mention")).to_have_count(1)   # only the first notifies
+    expect(page.locator(f"#gitlab-issue-{issue['iid']} .gitlab-notes li")).to_have_count(4)
     screenshot(page, "sandbox-1366.png")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -11,13 +11,19 @@ from cmoc.models import Delivery, Update
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import channels_for
 from cmoc.timeutil import utcnow
-from tests.factories import login, make_incident, make_user
+from tests.factories import fake_issue, issue_notes, login, make_incident, make_user
 
-PATHS = {"statusio": "incident/create", "twitter": "2/tweets", "slack": "chat.postMessage"}
+PATHS = {"statusio": "incident/create", "twitter": "2/tweets", "slack": "chat.postMessage",
+         "gitlab": "notes"}
+# The requests that post (the GitLab look-up reads the same path with GET).
+METHODS = {"gitlab": "POST"}
+URL_KEYS = {"statusio": "STATUSIO_API_URL", "twitter": "TWITTER_API_URL",
+            "slack": "SLACK_API_URL", "gitlab": "GITLAB_URL"}
 ERROR_BODY = {
     "statusio": {"status": {"error": "yes", "message": "boom"}},
     "twitter": {"title": "Problem", "detail": "boom", "status": 500},
     "slack": {"ok": False, "error": "internal_error"},
+    "gitlab": {"message": "500 Internal Server Error: boom"},
 }
 # fault -> (fault kwargs, retried automatically?, final status after the publish)
 FAULTS = {
@@ -50,8 +56,7 @@ def inject(fakes, app, channel: str, fault: str) -> None:
     if fault == "connection_refused":
         # Nothing listens on port 9 of loopback: the first attempt is refused, then the URL
         # is pointed back (as when a service comes back).
-        key = {"statusio": "STATUSIO_API_URL", "twitter": "TWITTER_API_URL",
-               "slack": "SLACK_API_URL"}[channel]
+        key = URL_KEYS[channel]
         fakes.refused = (key, app.config[key])
         app.config[key] = "http://127.0.0.1:9/x"
         return
@@ -62,18 +67,26 @@ def inject(fakes, app, channel: str, fault: str) -> None:
         body = ({"ok": False, "error": "ratelimited"} if channel == "slack" else body)
     if fault == "401" and channel == "slack":
         body = {"ok": False, "error": "invalid_auth"}
+    if fault == "401" and channel == "gitlab":
+        body = {"message": "401 Unauthorized"}
     if fault == "malformed_json" and channel == "twitter":
         spec = dict(status=201, body="not json")
         body = spec["body"]
     fakes.fail(channel, PATHS[channel], status=spec["status"], body=body, headers=headers,
-               delay=spec.get("delay", 0.0), apply=spec.get("apply", False), times=1)
+               delay=spec.get("delay", 0.0), apply=spec.get("apply", False), times=1,
+               method=METHODS.get(channel))
 
 
 @pytest.mark.parametrize(("channel", "fault"), CASES)
 def test_fault(matrix_app, fakes, channel, fault):
     app = matrix_app
     user = make_user("carol", "cmoc")
-    incident = make_incident(components=["API"])
+    issue_url = fake_issue(fakes)
+    if channel == "gitlab" and fault == "connection_refused":
+        # The short form (project#iid) names the issue whatever GITLAB_URL is moved to.
+        project, iid = issue_url.split("/gitlab/", 1)[1].split("/-/issues/")
+        issue_url = f"{project}#{iid}"
+    incident = make_incident(components=["API"], issue_url=issue_url)
     client = app.test_client()
     login(client, user)
     inject(fakes, app, channel, fault)
@@ -104,7 +117,7 @@ def test_fault(matrix_app, fakes, channel, fault):
         assert failed.status == "failed" and not failed.retryable and failed.attempts == 1
         assert any(word in failed.error for word in ("boom", "401", "invalid_auth"))
     # Whatever happened, a manual retry completes it and touches nothing that was sent.
-    before = {c: len(fakes.calls(c, PATHS[c])) for c in PATHS}
+    before = {c: len(fakes.calls(c, PATHS[c], METHODS.get(c))) for c in PATHS}
     update = db.session.scalar(select(Update))
     if rows[channel].status == "failed":
         client.post(f"/incidents/{incident.id}/updates/{update.id}/retry",
@@ -113,7 +126,7 @@ def test_fault(matrix_app, fakes, channel, fault):
     rows = {d.channel: d for d in db.session.scalars(select(Delivery))}
     assert all(d.status == "sent" for d in rows.values()), {c: d.error for c, d in rows.items()}
     for c in others:
-        assert len(fakes.calls(c, PATHS[c])) == before[c]
+        assert len(fakes.calls(c, PATHS[c], METHODS.get(c))) == before[c]
     # Exactly one post on every channel.
     assert len(fakes.incidents) == 1 and len(fakes.tweets) == 1
-    assert len(fakes.slack_messages) == 1
+    assert len(fakes.slack_messages) == 1 and len(issue_notes(fakes)) == 1

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from cmoc.enums import CHANNELS, DeliveryStatus, State
 from cmoc.extensions import db
+from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
 from cmoc.models import Delivery, Incident, Update, User
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import (
@@ -50,8 +51,9 @@ STEPS = int(os.environ.get("CMOC_MODEL_STEPS", "12"))
 READ_TIMEOUT = 0.25
 SLOW = READ_TIMEOUT * 2.5
 EXAMPLE_IDS = itertools.count(1)
-SEND_PATH = {"statusio": "", "twitter": "2/tweets", "slack": "chat.postMessage"}
-LOOKUP_PATHS = {"statusio": [("", "GET")], "twitter": [("", "GET")],
+SEND_PATH = {"statusio": "", "twitter": "2/tweets", "slack": "chat.postMessage",
+             "gitlab": "notes"}
+LOOKUP_PATHS = {"statusio": [("", "GET")], "twitter": [("", "GET")], "gitlab": [("notes", "GET")],
                 "slack": [("conversations.history", None), ("conversations.replies", None),
                           ("conversations.list", None)]}
 FAULTS = ["none", "none", "none", "timeout", "timeout_after", "5xx", "5xx_after", "429_short",
@@ -64,7 +66,8 @@ def fault_kwargs(channel: str, kind: str) -> dict | None:
     if kind == "none" or (kind == "error_yes" and channel != "statusio"):
         return None
     ok_body = {"statusio": {"status": {"error": "no"}, "result": "late"},
-               "twitter": {"data": {"id": "0", "text": "late"}}, "slack": {"ok": True}}[channel]
+               "twitter": {"data": {"id": "0", "text": "late"}}, "slack": {"ok": True},
+               "gitlab": {"id": 0, "body": "late"}}[channel]
     if kind in ("timeout", "timeout_after"):
         return dict(status=200, body=ok_body, delay=SLOW, apply=kind == "timeout_after")
     if kind in ("5xx", "5xx_after"):
@@ -100,9 +103,13 @@ class PublicRecord(RuleBasedStateMachine):
         self.fakes.now = lambda: self.now
         self.fakes.clear_faults()
         self.seq = 0
+        issue = self.fakes.gitlab_api.open_issue(INCIDENT_PROJECT,
+                                                 title=f"Model outage {self.example}")
+        self.issue_key = (issue["project_id"], issue["iid"])
         with self.app.app_context():
             user = db.session.scalar(select(User))
             incident = Incident(title=f"Model outage {self.example}", severity="S1",
+                                issue_url=issue["web_url"],
                                 status="service_disruption", components=["API"],
                                 state=State.INVESTIGATING.value, declared_by_id=user.id,
                                 created_at=self.now, updated_at=self.now,
@@ -166,6 +173,7 @@ class PublicRecord(RuleBasedStateMachine):
                             text_statusio=f"{mark} {state.label}: status page text",
                             text_twitter=f"{mark} {state.label}: tweet",
                             text_slack=f"{mark} {state.label}: Slack text",
+                            text_gitlab=f"{mark} {state.label}: issue comment",
                             created_at=self.now, updated_at=self.now)
             db.session.add(update)
             db.session.commit()
@@ -220,7 +228,10 @@ class PublicRecord(RuleBasedStateMachine):
                       for t in self.fakes.tweets.values() if t["text"].startswith(prefix)]
             slack = [{"seq": _seq(m["text"], prefix), "id": m["ts"], "thread": m["thread_ts"]}
                      for m in self.fakes.slack_messages if prefix in (m["text"] or "")]
-        return {"statusio": statusio, "twitter": tweets, "slack": slack}
+            notes = [{"seq": _seq(n["body"], prefix), "id": str(n["id"])}
+                     for n in sorted(self.fakes.gitlab_api.notes.get(self.issue_key, []),
+                                     key=lambda n: n["id"]) if prefix in n["body"]]
+        return {"statusio": statusio, "twitter": tweets, "slack": slack, "gitlab": notes}
 
     @invariant()
     def public_record_is_right(self):
