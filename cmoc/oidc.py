@@ -1,14 +1,20 @@
 """Sign in with OpenID Connect (e.g. GitLab) through Authlib; roles from the groups claim.
 
 Authlib fetches the provider's discovery document and JWKS, sends a nonce, and checks the ID
-token's signature, issuer, audience, expiry and nonce before we see any claim.
+token's signature, issuer, audience, expiry and nonce before we see any claim. GitLab puts
+`groups` only in the userinfo answer (the ID token carries `groups_direct`), so after the code
+exchange the userinfo endpoint is asked and its claims win, the ID token's are the fallback.
+A role mapping entry covers its subgroups (`gitlab-com/gl-infra` covers `gitlab-com/gl-infra/x`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+from typing import Any
 
+import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, render_template, request, session, url_for
@@ -21,7 +27,10 @@ from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services.audit import record, record_now
 
+log = logging.getLogger(__name__)
 bp = Blueprint("oidc", __name__)
+# Profile claims taken from userinfo over the ID token (GitLab's userinfo is the fuller one).
+PROFILE_CLAIMS = ("preferred_username", "nickname", "name", "email")
 
 
 def init_app(app: Flask) -> None:
@@ -41,24 +50,86 @@ def init_app(app: Flask) -> None:
                        "timeout": 10})
 
 
+def _covers(mapped: str, group: str) -> bool:
+    mapped, group = mapped.strip("/").lower(), group.strip("/").lower()
+    return group == mapped or group.startswith(mapped + "/")
+
+
 def role_for(groups: list[str], settings: dict) -> str | None:
-    """The highest role any of the user's groups maps to, else the default (None: refuse)."""
+    """The highest role any of the user's groups (or a parent group of one) maps to, else the
+    default (None: refuse)."""
     mapping = settings.get("roles") or {}
-    found = [Role(mapping[g]) for g in groups if g in mapping]
+    found = [Role(role) for mapped, role in mapping.items()
+             if any(_covers(mapped, g) for g in groups)]
     if found:
         return max(found, key=lambda r: r.rank).value
     return settings.get("default_role") or None
 
 
-def _username(claims: dict) -> str:
-    base = claims.get("preferred_username") or claims.get("nickname") or \
-        (claims.get("email") or "").split("@")[0] or f"user-{claims['sub']}"
-    base = re.sub(r"[^A-Za-z0-9._-]", "-", base)[:56].strip("-.") or "user"
+def groups_from(userinfo: dict | None, id_claims: dict, settings: dict) -> list[str]:
+    """Groups from userinfo's groups claim, else the ID token's, else its `groups_direct`."""
+    name = settings.get("groups_claim", "groups")
+    for source, claim in ((userinfo or {}, name), (id_claims, name),
+                          (id_claims, "groups_direct")):
+        value = source.get(claim)
+        if isinstance(value, list) and value:
+            return [g for g in value if isinstance(g, str)]
+    return []
+
+
+def _clean_name(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", value)[:56].strip("-.")
+
+
+def _named(claims: dict) -> str:
+    """The name the claims give, '' when they give none."""
+    return _clean_name(claims.get("preferred_username") or claims.get("nickname")
+                       or (claims.get("email") or "").split("@")[0] or "")
+
+
+def _fallback(claims: dict) -> str:
+    return _clean_name(f"user-{claims['sub']}") or "user"
+
+
+def _free(base: str, *, keep: User | None = None) -> str:
     name, n = base, 1
-    while db.session.scalar(select(User.id).where(func.lower(User.username) == name.lower())):
+    while True:
+        taken = db.session.scalar(select(User).where(func.lower(User.username) == name.lower()))
+        if taken is None or taken is keep:
+            return name
         n += 1
         name = f"{base}-{n}"
-    return name
+
+
+def _username(claims: dict) -> str:
+    return _free(_named(claims) or _fallback(claims))
+
+
+def _redirect_uri() -> str:
+    """From CMOC_BASE_URL (the address registered at the provider), not the request's host."""
+    base = str(current_app.config.get("BASE_URL") or "").rstrip("/")
+    path = url_for("oidc.callback")
+    return f"{base}{path}" if base else url_for("oidc.callback", _external=True)
+
+
+def _page(code: int, message: str):
+    return render_template("error.html", code=code, message=message, sign_in_link=True,
+                           local_login=current_app.config.get("LOCAL_LOGIN", True)), code
+
+
+def _label() -> str:
+    return (current_app.config.get("OIDC") or {}).get("label", "GitLab")
+
+
+def _unavailable(stage: str, exc: Exception):
+    """The provider could not be reached (or answered with a server error)."""
+    reason = f"{type(exc).__name__} at {stage}"
+    log.warning("OIDC provider unavailable: %s", reason)
+    record_now("login.failed", actor=None, actor_name="oidc",
+               after={"reason": "provider unavailable", "stage": stage,
+                      "error": type(exc).__name__})
+    return _page(503, f"{_label()} sign-in is unavailable right now (the provider did not "
+                      "answer). Try again in a minute, or sign in with a local account.")
 
 
 @bp.get("/login/oidc")
@@ -67,7 +138,29 @@ def start():
         return render_template("error.html", code=404, message="OIDC sign-in is not set up."), 404
     session["oidc_next"] = request.args.get("next", "")
     client = current_app.extensions["cmoc.oauth"].oidc
-    return client.authorize_redirect(url_for("oidc.callback", _external=True))
+    try:
+        return client.authorize_redirect(_redirect_uri())
+    except (requests.RequestException, ValueError) as exc:   # discovery document unreachable
+        return _unavailable("discovery", exc)
+
+
+def _exchange() -> tuple[dict, dict | None]:
+    """The code exchange (ID token verified), then userinfo. Raises what the callers sort."""
+    client = current_app.extensions["cmoc.oauth"].oidc
+    token = client.authorize_access_token()
+    id_claims = dict(token["userinfo"])  # present only once the ID token was verified
+    userinfo = None
+    if (client.load_server_metadata() or {}).get("userinfo_endpoint"):
+        try:
+            userinfo = dict(client.userinfo(token=token))
+        except (requests.RequestException, ValueError, AuthlibBaseError) as exc:
+            # The ID token alone still identifies them; its groups may be fewer.
+            log.warning("OIDC userinfo failed (%s): using the ID token's claims",
+                        type(exc).__name__)
+        else:
+            if str(userinfo.get("sub")) != str(id_claims.get("sub")):
+                raise ValueError("userinfo is about another subject than the ID token")
+    return id_claims, userinfo
 
 
 @bp.get("/login/oidc/callback")
@@ -76,27 +169,42 @@ def callback():
 
     if not current_app.config.get("OIDC_ISSUER"):
         return render_template("error.html", code=404, message="OIDC sign-in is not set up."), 404
-    try:
-        client = current_app.extensions["cmoc.oauth"].oidc
-        token = client.authorize_access_token()
-        claims = token["userinfo"]  # present only once the ID token was verified
-    except (AuthlibBaseError, JoseError, ValueError, KeyError) as exc:
+    error = request.args.get("error")
+    if error:
+        # The provider said no (the user denied access, a misconfigured client…): say which.
+        description = (request.args.get("error_description") or "")[:200]
+        log.warning("OIDC provider refused the sign-in: %s %s", error[:64], description)
         record_now("login.failed", actor=None, actor_name="oidc",
-                   after={"reason": type(exc).__name__})
-        return render_template("error.html", code=401, message=(
-            "Sign-in with the identity provider failed: its answer could not be verified "
-            f"({type(exc).__name__}).")), 401
+                   after={"reason": "provider error", "error": error[:64],
+                          "description": description})
+        return _page(401, f"{_label()} did not sign you in: {error[:64]}"
+                          + (f" ({description})" if description else "") + ".")
+    try:
+        id_claims, userinfo = _exchange()
+    except requests.RequestException as exc:
+        return _unavailable("token", exc)
+    except (AuthlibBaseError, JoseError, ValueError, KeyError) as exc:
+        code = getattr(exc, "error", None) or type(exc).__name__
+        log.warning("OIDC sign-in could not be verified: %s", code)
+        record_now("login.failed", actor=None, actor_name="oidc",
+                   after={"reason": "not verified", "error": str(code)[:64]})
+        return _page(401, "Sign-in with the identity provider failed: its answer could not be "
+                          f"verified ({str(code)[:64]}).")
+    return _finish(id_claims, userinfo, sign_in)
+
+
+def _finish(id_claims: dict, userinfo: dict | None, sign_in):
     settings = current_app.config.get("OIDC") or {}
-    groups = claims.get(settings.get("groups_claim", "groups")) or []
-    groups = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+    claims: dict[str, Any] = {**id_claims, **{k: userinfo[k] for k in PROFILE_CLAIMS
+                                             if userinfo and userinfo.get(k)}}
+    groups = groups_from(userinfo, id_claims, settings)
     role = role_for(groups, settings)
     subject = f"{current_app.config['OIDC_ISSUER'].rstrip('/')}|{claims['sub']}"
     user = db.session.scalar(select(User).where(User.oidc_subject == subject))
     if role is None:
         record_now("login.failed", actor=user, actor_name=claims.get("preferred_username"),
                    after={"reason": "no mapped group", "groups": groups[:20]})
-        return render_template("error.html", code=403, message=(
-            "You signed in, but none of your groups may use cmoc. Ask an admin.")), 403
+        return _page(403, "You signed in, but none of your groups may use cmoc. Ask an admin.")
     if user is None:
         user = User(username=_username(claims), role=role, oidc_subject=subject,
                     # no local password: this account signs in through the provider only
@@ -108,9 +216,25 @@ def callback():
     elif not user.active:
         record_now("login.failed", actor=user, after={"reason": "deactivated"})
         return render_template("error.html", code=403, message="This account is deactivated."), 403
-    elif user.role != role:
-        record("user.role", actor=user, target=user, before={"role": user.role},
-               after={"role": role, "via": "oidc groups"})
-        user.role = role
+    else:
+        _correct_username(user, claims)
+        if user.role != role:
+            record("user.role", actor=user, target=user, before={"role": user.role},
+                   after={"role": role, "via": "oidc groups"})
+            user.role = role
     db.session.commit()
     return sign_in(user, method="oidc", next_url=session.pop("oidc_next", None))
+
+
+def _correct_username(user: User, claims: dict) -> None:
+    """A name made up at first sign-in (`user-<sub>`, the claim was missing) becomes the real
+    one once the provider gives it."""
+    named = _named(claims)
+    made_up = re.fullmatch(re.escape(_fallback(claims)) + r"(-\d+)?", user.username)
+    if not named or not made_up:
+        return
+    new = _free(named, keep=user)
+    if new != user.username:
+        record("user.rename", actor=user, target=user, before={"username": user.username},
+               after={"username": new, "via": "oidc"})
+        user.username = new
