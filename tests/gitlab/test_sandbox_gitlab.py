@@ -78,3 +78,44 @@ def test_the_sandbox_refuses_bad_requests(sandbox):
     assert requests.post(f"{sandbox.url}/_sandbox/gitlab/labels", json={"iid": 9,
                                                                         "add": "x"},
                          timeout=10).status_code == 400
+
+
+def test_done_when_an_s1_issue_reaches_every_channel_and_is_labelled(make_app, sandbox):
+    """Issue 14's "done when", with the sandbox: an issue labelled severity::1 becomes an
+    incident and a Slack ping; its first update reaches the status page, X, Slack, the
+    stakeholder channels and the issue itself, and the issue gets the status page label."""
+    from cmoc.services.stakeholders import notices_pass
+    from cmoc.timeutil import utcnow
+    from tests.factories import CHANNELS, deliveries, publish
+
+    app = make_app(SANDBOX_URL=sandbox.url, BASE_URL="http://cmoc.test",
+                   SLACK_REMINDER_CHANNEL="#cmoc-reminders", PUBLISH_BACKOFF_SECONDS=0,
+                   SLACK_STAKEHOLDER_CHANNELS="#developer-relations,#customer-success")
+    with app.app_context(), serve(app) as url:
+        sandbox.gitlab_api.hooks.add(INCIDENT_PROJECT, url=f"{url}/hooks/gitlab",
+                                     token=sandbox_webhook_secret("test-secret-key"))
+        issue = sandbox.gitlab_api.open_issue(INCIDENT_PROJECT, title="Web UI returns 500s",
+                                              labels=["severity::1"])
+        sandbox.gitlab_api.hooks.wait()
+
+        def declared():
+            db.session.expire_all()
+            return db.session.scalar(select(Incident))
+        incident = wait_for(declared)
+        assert incident.severity == "S1" and incident.issue_url == issue["web_url"]
+        assert wait_for(lambda: [m for m in sandbox.slack_messages
+                                 if "Web UI returns 500s" in (m["text"] or "")])
+        client = app.test_client()
+        login(client, make_user("carol", "cmoc"))
+        publish(client, incident, symptom="errors on every page", channels=[*CHANNELS, "gitlab"])
+        assert {d.status for d in deliveries().values()} == {"sent"}
+        notices_pass(app, now=utcnow())
+        notes = sandbox.gitlab_api.notes[(issue["project_id"], issue["iid"])]
+        assert len(notes) == 1 and "errors on every page" in notes[0]["body"]
+        channels = {m["channel"] for m in sandbox.slack_messages}
+        assert {"#developer-relations", "#customer-success"} <= {
+            f"#{sandbox.slack_api.channels.get(c, c).lstrip('#')}" for c in channels}
+        labelled = requests.get(
+            f"{sandbox.url}/_sandbox/gitlab", timeout=10).json()["issues"][0]["labels"]
+        assert "Incident-Comms::Status-Page" in labelled
+        assert len(sandbox.incidents) == 1 and len(sandbox.tweets) == 1
