@@ -56,10 +56,11 @@ lint: install-test
 # Benchmarks print their figures; results are kept in docs/benchmarks.md. The scale and
 # PostgreSQL runs use BENCH_DATABASE_URL (its public schema is reset).
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/cmoc_bench
-bench: install-test
+bench: install-test browser
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench.fanout
 	$(PY) -m bench.web
+	$(PY) -m bench.keystroke
 	$(PY) -m bench.reminders
 	$(PY) -m bench.reminders --database-url $(BENCH_DATABASE_URL)
 	$(PY) -m bench.scale --database-url $(BENCH_DATABASE_URL)

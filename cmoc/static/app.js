@@ -35,6 +35,30 @@
       el.hidden = !text;
     }
 
+    // The tweet counted here, at each keystroke, with the maintained twitter-text (the same
+    // weights and 23-character t.co links the server uses); null when it did not load.
+    var TRAILING_URL = /\s*https?:\/\/\S+\s*$/;
+    function localTweet() {
+      var tt = window.twitterText;
+      var box = field("text_twitter");
+      if (!tt || !box) { return null; }
+      var text = box.value;
+      var token = form.dataset.token;
+      var legend = byId("token-legend");
+      var nextText = legend && !legend.hidden ? byId("token-value").textContent.trim() : "";
+      if (token && nextText) { text = text.split(token).join(nextText); }
+      var length = text ? tt.parseTweet(text).weightedLength : 0;
+      var body = length;
+      var trailing = TRAILING_URL.exec(text.replace(/\s+$/, ""));
+      if (trailing) {
+        var separator = trailing[0].length - trailing[0].replace(/^\s+/, "").length;
+        body = Math.max(0, length - 23 - separator);
+      }
+      var budget = Number(form.dataset.bodyBudget);
+      return { weighted_length: length, limit: Number(form.dataset.tweetLimit),
+               body_length: body, body_budget: budget, over_budget: body > budget };
+    }
+
     function setCounter(tweet) {
       var counter = byId("tweet-count");
       var warning = byId("tweet-warning");
@@ -102,7 +126,8 @@
       if (internalDue) { internalDue.hidden = !data.internal; }
       byId("internal-note").hidden = !data.internal;
       byId("notify-preview").textContent = data.notify_summary;
-      setCounter(data.tweet);
+      // The local count is of what is in the box now; the answer may be of an older text.
+      setCounter(localTweet() || data.tweet);
       setPublish(data.problems);
     }
 
@@ -117,7 +142,12 @@
       }).catch(function () { /* offline: the server validates again on save */ });
     }
 
-    function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 120); }
+    // Fields and choices re-render the texts: asked for soon. Typing in a text box only needs
+    // the server's check (placeholders, blocked channels) once the typing pauses.
+    function schedule(delay) {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, delay || 120);
+    }
 
     // While this page is open the CMOC is drafting: no heads-up interrupts them.
     function beat(gone) {
@@ -138,7 +168,14 @@
     form.addEventListener("input", function (e) {
       var channel = e.target.dataset.channel;
       if (channel) { field("edited_" + channel).value = "1"; }
-      if (channel || e.target.hasAttribute("data-preview")) { schedule(); }
+      if (channel === "twitter") {
+        var tweet = localTweet();
+        if (tweet) { setCounter(tweet); }
+      }
+      // (Without the library the server counts the tweet: asked as soon as before.)
+      if (channel) {
+        schedule(window.twitterText || channel !== "twitter" ? 600 : 120);
+      } else if (e.target.hasAttribute("data-preview")) { schedule(); }
     });
     form.addEventListener("change", function (e) {
       if (e.target.hasAttribute("data-switch")) {
