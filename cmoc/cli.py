@@ -26,6 +26,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(send_notices_command)
     app.cli.add_command(check_live_pages_command)
     app.cli.add_command(handover_command)
+    app.cli.add_command(follow_oncall_command)
 
 
 users_cli = AppGroup("users", help="Manage local accounts.")
@@ -121,6 +122,22 @@ def send_notices_command() -> None:
 
     counts = notices_pass(current_app._get_current_object(), now=utcnow())
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("follow-oncall")
+@with_appcontext
+def follow_oncall_command() -> None:
+    """One pass: ask PagerDuty who is on call for the CMOC schedule and hand the incidents of
+    an off-call CMOC to them (nothing without PAGERDUTY_API_TOKEN/PAGERDUTY_CMOC_SCHEDULE_ID)."""
+    from flask import current_app
+
+    from cmoc.services.oncall import follow_oncall
+    from cmoc.timeutil import utcnow
+
+    result = follow_oncall(current_app._get_current_object(), now=utcnow())
+    click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+    if result.get("error"):
+        raise SystemExit(1)
 
 
 @click.command("handover")

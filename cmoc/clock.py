@@ -23,6 +23,7 @@ from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import resume_deliveries, statusio_for
 from cmoc.services.handover import scheduled_handover
+from cmoc.services.oncall import follow_oncall, oncall_settings
 from cmoc.services.reminders import send_reminders
 from cmoc.services.stakeholders import notices_pass
 from cmoc.timeutil import utcnow
@@ -59,6 +60,13 @@ def handover_job(app: Flask) -> None:
         if row is not None:
             log.info("handover %s: %s %s", row.title, row.status, row.issue_url or row.error)
         db.session.remove()
+
+
+def follow_oncall_job(app: Flask) -> None:
+    """Who PagerDuty has on call; incidents of an off-call CMOC go to them (no-op unset)."""
+    result = follow_oncall(app, now=utcnow())
+    if result.get("handed_over") or result.get("error"):
+        log.info("follow-oncall: %s", result)
 
 
 def check_live_pages_job(app: Flask) -> None:
@@ -105,6 +113,8 @@ def jobs(app: Flask) -> tuple[ClockJob, ...]:
         ClockJob("refresh-components", refresh_components_job, 3600),
         # Shift boundaries are checked every minute: the handover follows within a minute.
         ClockJob("handover", handover_job, 60),
+        ClockJob("follow-oncall", follow_oncall_job,
+                 oncall_settings(app.config).refresh_seconds),
     )
 
 

@@ -46,13 +46,18 @@ CHANNEL_ENV = {
     "GITLAB_WEBHOOK_SECRET": None,
     # Comma-separated internal channels told of S1/S2 incidents (Incident Notifier fields).
     "SLACK_STAKEHOLDER_CHANNELS": None,
+    # Reminders follow the on-call CMOC (issue 15): PagerDuty's CMOC schedule.
+    "PAGERDUTY_API_URL": "https://api.pagerduty.com",
+    "PAGERDUTY_API_TOKEN": None,
+    "PAGERDUTY_CMOC_SCHEDULE_ID": None,
+    "PAGERDUTY_CA_FILE": None,
 }
 
 # Keys whose values are secrets: never rendered, logged or put in error text.
 SECRET_KEYS = frozenset({
     "SECRET_KEY", "STATUSIO_API_KEY", "TWITTER_CONSUMER_SECRET", "TWITTER_ACCESS_TOKEN",
     "TWITTER_ACCESS_TOKEN_SECRET", "SLACK_BOT_TOKEN", "OIDC_CLIENT_SECRET", "METRICS_TOKEN",
-    "GITLAB_TOKEN", "GITLAB_WEBHOOK_SECRET",
+    "GITLAB_TOKEN", "GITLAB_WEBHOOK_SECRET", "PAGERDUTY_API_TOKEN",
 })
 
 

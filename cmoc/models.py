@@ -23,6 +23,9 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
     active: Mapped[bool] = mapped_column(default=True)
     slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    # How PagerDuty knows them (the on-call CMOC is found by email); set by OpenID Connect
+    # sign-in or on the profile page.
+    email: Mapped[str | None] = mapped_column(String(255), index=True)
     # Set for accounts that sign in through OpenID Connect: the provider's subject.
     oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -458,3 +461,20 @@ class Handover(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     actor: Mapped[User | None] = relationship()
+
+
+class OnCall(db.Model):
+    """Who PagerDuty says is on call for a schedule, as the clock last read it. Kept when
+    PagerDuty cannot be asked (the error is noted); used only until that shift's end."""
+
+    __tablename__ = "oncall"
+
+    schedule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pd_user_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    shift_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shift_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # last good answer
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # last attempt
+    error: Mapped[str | None] = mapped_column(Text)

@@ -222,6 +222,9 @@ def _finish(id_claims: dict, userinfo: dict | None, sign_in):
             record("user.role", actor=user, target=user, before={"role": user.role},
                    after={"role": role, "via": "oidc groups"})
             user.role = role
+    email = claims.get("email")
+    if isinstance(email, str) and email and claims.get("email_verified") is not False:
+        user.email = email[:255]   # the address PagerDuty finds the on-call CMOC by
     db.session.commit()
     return sign_in(user, method="oidc", next_url=session.pop("oidc_next", None))
 

@@ -21,6 +21,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from cmoc.fake_apis.gitlab import GITLAB_TOKEN, HANDOVER_PROJECT, INCIDENT_PROJECT, FakeGitLab
+from cmoc.fake_apis.pagerduty import CMOC_SCHEDULE, PAGERDUTY_TOKEN, FakePagerDuty
 from cmoc.fake_apis.sandbox import SandboxControl
 from cmoc.fake_apis.slack import SLACK_TOKEN, FakeSlack
 from cmoc.fake_apis.statusio import (
@@ -75,7 +76,7 @@ class FakeApis:
     def __init__(self, port: int = 0, latency: dict[str, float] | None = None, *,
                  components: list[tuple[str, list[str]]] | None = None,
                  sandbox: bool = False, state_path: Path | None = None,
-                 keep_requests: int | None = None):
+                 keep_requests: int | None = None, tls: bool = False):
         self.lock = threading.RLock()
         self.latency = dict(latency or {})
         self.faults: list[Fault] = []
@@ -86,15 +87,35 @@ class FakeApis:
         self.x_api = FakeX(self.lock, self._clock)
         self.slack_api = FakeSlack(self.lock, self._clock)
         self.gitlab_api = FakeGitLab(self.lock, self._clock)
+        self.pagerduty_api = FakePagerDuty(self.lock, self._clock)
         self.control = SandboxControl(self, state_path) if sandbox else None
+        # HTTPS (a throwaway CA from `trustme`, its PEM in `ca_file`) for clients that insist
+        # on it, as PagerDuty's does.
+        self.ca_file: str | None = None
         self.server = make_server("127.0.0.1", port, self.wsgi, threaded=True,
-                                  request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+                                  request_handler=_QuietHandler,
+                                  ssl_context=self._tls_context() if tls else None)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_port}"
         self.gitlab_api.base_url = f"{self.url}/gitlab"   # issues' web_url point here
         self.thread: threading.Thread | None = None
 
     def _clock(self) -> datetime:
         return self.now()
+
+    def _tls_context(self):
+        import ssl
+        import tempfile
+
+        import trustme  # a test dependency: only the tests serve HTTPS
+
+        ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as pem:
+            pem.write(ca.cert_pem.bytes())
+        self.ca_file = pem.name
+        return context
 
     # What each remote holds (the public record as the world would see it).
     @property
@@ -131,6 +152,9 @@ class FakeApis:
     def env(self) -> dict[str, str]:
         """Configuration that points cmoc at this fake with valid credentials."""
         return fake_env(self.url)
+
+    def pagerduty_env(self) -> dict[str, str]:
+        return {**pagerduty_env(self.url), "PAGERDUTY_CA_FILE": self.ca_file or ""}
 
     def fail(self, service: str, path: str, **kwargs) -> Fault:
         fault = Fault(service=service, path=path, **kwargs)
@@ -176,7 +200,8 @@ class FakeApis:
             time.sleep(fault.delay)
             return fault, answer(fault.status, fault.body, fault.headers)
         handler = {"statusio": self.statusio_api.handle, "twitter": self.x_api.handle,
-                   "slack": self.slack_api.handle, "gitlab": self.gitlab_api.handle}.get(service)
+                   "slack": self.slack_api.handle, "gitlab": self.gitlab_api.handle,
+                   "pagerduty": self.pagerduty_api.handle}.get(service)
         response = handler(request, rest, body) if handler else answer(404, {"error": "no"})
         if self.control is not None and request.method in ("POST", "PUT"):
             self.control.save()
@@ -184,6 +209,13 @@ class FakeApis:
             time.sleep(fault.delay)
             return fault, answer(fault.status, fault.body, fault.headers)
         return None, response
+
+
+def pagerduty_env(url: str) -> dict[str, str]:
+    """The on-call settings for the fake PagerDuty at `url` (not in `fake_env`: with them the
+    clock hands incidents over to whoever is on call)."""
+    return {"PAGERDUTY_API_URL": f"{url}/pagerduty", "PAGERDUTY_API_TOKEN": PAGERDUTY_TOKEN,
+            "PAGERDUTY_CMOC_SCHEDULE_ID": CMOC_SCHEDULE}
 
 
 def fake_env(url: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from cmoc.channels.slack import escape
 from cmoc.enums import PUBLIC_CHANNELS, DeliveryStatus, UpdatePhase
 from cmoc.extensions import db
-from cmoc.models import Incident, Update
+from cmoc.models import Incident, IncidentEvent, Update
 from cmoc.timeutil import fmt_duration, fmt_utc
 
 
@@ -32,12 +32,20 @@ def reminder_context(incident: Incident) -> dict[str, Any]:
         select(Update.id).where(Update.incident_id == incident.id,
                                 Update.phase == UpdatePhase.DRAFT.value)
         .order_by(Update.updated_at.desc(), Update.id.desc()).limit(1))
-    return {"internal_at": internal_at, "draft_id": draft_id}
+    # A handover to the on-call CMOC since the last public update is said in the reminder.
+    since = incident.last_published_at or incident.created_at
+    handover = db.session.scalar(
+        select(IncidentEvent).where(IncidentEvent.incident_id == incident.id,
+                                    IncidentEvent.kind == "oncall_handover",
+                                    IncidentEvent.created_at > since)
+        .order_by(IncidentEvent.created_at.desc()).limit(1))
+    return {"internal_at": internal_at, "draft_id": draft_id,
+            "handover": dict(handover.detail, at=handover.created_at) if handover else None}
 
 
 def reminder_message(*, incident: Incident, kind: str, now: datetime, base_url: str,
                      mention: str | None, internal_at: datetime | None = None,
-                     draft_id: int | None = None) -> str:
+                     draft_id: int | None = None, handover: dict | None = None) -> str:
     """The Slack text of a reminder (user text escaped; links straight to the drafting form)."""
     due_at = incident.next_update_due_at
     due = fmt_utc(due_at, with_date=False)
@@ -70,6 +78,11 @@ def reminder_message(*, incident: Incident, kind: str, now: datetime, base_url: 
             f"The last update ({fmt_utc(internal_at, with_date=False)}) went to Slack only: "
             "the public has not been told. Post a public update, or record that none is "
             f"needed: <{root}#no-public-post|No public post needed>")
+    if handover:
+        until = f", on call until {handover['until']}" if handover.get("until") else ""
+        before = f" from {escape(handover['from'])}" if handover.get("from") else ""
+        lines.append(f"Handed over at shift change ({fmt_utc(handover['at'], with_date=False)})"
+                     f"{before} to {escape(handover['to'])} (PagerDuty{until}).")
     if kind == "escalation":
         person = incident.cmoc or incident.declared_by
         who = (f"<@{person.slack_user_id}>" if person and person.slack_user_id

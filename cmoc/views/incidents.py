@@ -31,6 +31,7 @@ from cmoc.services.incidents import (
 )
 from cmoc.services.live import dashboard_version, incident_version
 from cmoc.services.metrics import incident_comms
+from cmoc.services.oncall import oncall_summary
 from cmoc.services.reminder_messages import reminder_context
 from cmoc.services.reminders import reminder_problems
 from cmoc.timeutil import utcnow
@@ -56,7 +57,8 @@ def dashboard():
                            drafts=waiting_drafts([i.id for i in active]),
                            resolved=list_incidents(active=False, limit=10), now=now,
                            clock_last_seen=clock_last_seen(),
-                           clock_ok=clock_is_healthy(now=now))
+                           clock_ok=clock_is_healthy(now=now),
+                           oncall=oncall_summary(current_app.config, now=now))
 
 
 @bp.get("/incidents/resolved")

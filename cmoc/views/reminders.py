@@ -3,16 +3,13 @@ and the profile where a CMOC sets their Slack user id."""
 
 from __future__ import annotations
 
-import re
-
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from cmoc.auth import role_required, safe_next
 from cmoc.enums import Role
-from cmoc.extensions import db
 from cmoc.services import ValidationError
-from cmoc.services.audit import record
+from cmoc.services.profile import update_profile
 from cmoc.services.promises import (
     PromiseAtStake,
     decide_no_public_post,
@@ -23,8 +20,6 @@ from cmoc.services.reminders import take_over
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
 from cmoc.views.common import incident_or_404
-
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
 
 
 @bp.post("/incidents/<int:incident_id>/snooze")
@@ -88,18 +83,15 @@ def take_over_incident(incident_id: int):
 def profile():
     errors: dict[str, str] = {}
     value = current_user.slack_user_id or ""
+    email = current_user.email or ""
     if request.method == "POST":
-        value = request.form.get("slack_user_id", "").strip().upper()
-        if value and not SLACK_USER_ID.match(value):
-            errors["slack_user_id"] = ("A Slack member id looks like U0123ABCD (Profile → ⋮ → "
-                                       "Copy member ID).")
-        else:
-            record("profile.update", actor=current_user, target=current_user,
-                   before={"slack_user_id": current_user.slack_user_id},
-                   after={"slack_user_id": value or None})
-            current_user.slack_user_id = value or None
-            db.session.commit()
-            flash("Saved. Reminders will come to you by direct message." if value else
+        value = request.form.get("slack_user_id", "")
+        email = request.form.get("email", "")
+        errors = update_profile(user=current_user, slack_user_id=value, email=email)
+        if not errors:
+            flash("Saved. Reminders will come to you by direct message."
+                  if current_user.slack_user_id else
                   "Saved. Reminders go to the reminder channel.", "success")
             return redirect(url_for("web.profile"))
-    return render_template("profile.html", errors=errors, value=value), 400 if errors else 200
+    return render_template("profile.html", errors=errors, value=value, email=email), \
+        400 if errors else 200
