@@ -37,11 +37,12 @@ def note_refusal(*, kind: str, detail: dict[str, Any], now: datetime,
     if not claimed:
         db.session.rollback()
         return False
-    last = ({"method": request.method, "path": request.path[:200]}
-            if has_request_context() else {})
+    # The fields of an audited refusal (method, path, detail) are this latest one's.
+    request_fields = ({"method": request.method, "path": request.path[:200]}
+                      if has_request_context() else {})
     record(kind, actor=None, actor_name="-", now=now,
-           after={"summary": True, "count": count - previous_count,
-                  "since": previous_at, "last": {**last, **detail}})
+           after={**request_fields, **detail, "summary": True,
+                  "count": count - previous_count, "since": previous_at})
     db.session.commit()
     return True
 
