@@ -70,3 +70,27 @@ def test_right_password_in_the_burst_gets_in_only_within_the_limit(live_app, sta
     else:
         signed_in = next(e.id for e in entries if e.action == "login")
         assert len([i for i in failed if i < signed_in]) < LIMIT, statuses
+
+
+def test_behind_a_proxy_gunicorn_and_the_app_see_each_client(live_app, start_server):
+    """Through gunicorn as configured (config/gunicorn.conf.py) with CMOC_TRUSTED_PROXIES=1:
+    one proxied client failing 20 times with random names is limited alone."""
+    make_user("ada", "admin")
+    server = start_server(CMOC_TRUSTED_PROXIES="1")
+    session = requests.Session()
+    page = session.get(server.url + "/login", timeout=60).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    def post(name: str, password: str, client: str) -> int:
+        return session.post(server.url + "/login", allow_redirects=False, timeout=60,
+                            headers={"X-Forwarded-For": f"192.0.2.1, {client}"},
+                            data={"username": name, "password": password,
+                                  "csrf_token": token}).status_code
+
+    assert [post(f"random-{n}", "nope-nope-nope", "203.0.113.66") for n in range(20)] \
+        == [401] * 20
+    assert post("ada", PASSWORD, "203.0.113.66") == 429
+    assert post("ada", PASSWORD, "198.51.100.7") == 302
+    db.session.expire_all()
+    ips = {e.action: e.ip for e in db.session.query(AuditEntry).order_by(AuditEntry.id)}
+    assert ips["login.failed"] == "203.0.113.66" and ips["login"] == "198.51.100.7"
