@@ -138,6 +138,13 @@ def test_only_admins_unlock(client):
     assert client.post("/admin/users/1/unlock").status_code == 403
 
 
+def _login_with_token(client, username: str) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302
+
+
 def _refused_count(text: str, kind: str) -> float:
     match = re.search(rf'cmoc_refused_requests_total{{kind="{re.escape(kind)}"}} (\S+)', text)
     return float(match.group(1)) if match else 0.0
@@ -161,6 +168,10 @@ def test_anonymous_refusals_are_counted_and_summarised(make_app):
         scrape = client.get("/metrics").get_data(as_text=True)
         assert _refused_count(scrape, "security.csrf_refused") == 100
         assert _refused_count(scrape, "security.forbidden") == 100
+        make_user("root", "admin")
+        _login_with_token(client, "root")
+        page = client.get("/admin/audit?action=security.")
+        assert page.status_code == 200 and "203.0.113.8" in page.get_data(as_text=True)
         db.session.remove()
 
 
@@ -181,10 +192,7 @@ def test_authenticated_refusals_stay_audited_one_by_one(make_app):
     with app.app_context():
         user = make_user("vic", "viewer")
         client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        client.post("/login", data={"username": "vic", "password": PASSWORD,
-                                    "csrf_token": token})
+        _login_with_token(client, "vic")
         for _ in range(3):
             assert client.post("/admin/users", data={"username": "z"}).status_code == 400
             assert client.get("/admin/users").status_code == 403
