@@ -27,6 +27,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                           or os.environ.get("CMOC_INSTANCE_PATH") or ROOT / "instance"),
     )
     load_config(app, config)
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client's address and scheme from the X-Forwarded-For/-Proto entries that the
+        # trusted hops appended (the rest of those headers is the client's and ignored).
+        # X-Forwarded-Host is not used: proxies pass a client's own through unless told not
+        # to, and links that leave the app are built from BASE_URL.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)

@@ -25,8 +25,9 @@ from cmoc.extensions import db, login_manager
 from cmoc.models import User
 from cmoc.services import ValidationError
 from cmoc.services.audit import record_now
-from cmoc.services.login_guard import LoginPolicy, clear_failures, note_failure, refusal
-from cmoc.services.users import any_user_exists, authenticate, create_first_admin
+from cmoc.services.login_guard import LoginPolicy, try_password
+from cmoc.services.refusals import note_refusal, summary_interval
+from cmoc.services.users import any_user_exists, create_first_admin
 from cmoc.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
@@ -124,23 +125,21 @@ def login():
         if not local:
             abort(403)
         username = request.form.get("username", "")[:64]
-        ip = request.remote_addr or "-"
-        now = utcnow()
-        policy = LoginPolicy.from_config(current_app.config)
-        error = refusal(username=username, ip=ip, policy=policy, now=now)
-        if error:
-            status = 429
-            record_now("login.refused", actor=None, actor_name=username or "-",
-                       after={"reason": error})
+        # The real client's address: ProxyFix resolved it for CMOC_TRUSTED_PROXIES hops.
+        outcome = try_password(username=username, password=request.form.get("password", ""),
+                               ip=request.remote_addr or "-",
+                               policy=LoginPolicy.from_config(current_app.config),
+                               now=utcnow())
+        if outcome.refused:
+            error, status = outcome.refused, 429
+            # Anyone can send these: counted and summarised, not one audit row each.
+            note_refusal(kind="login.refused", detail={"username": username, "reason": error},
+                         now=utcnow(), interval=summary_interval(current_app.config))
+        elif outcome.user is None:
+            error, status = "Unknown username or wrong password.", 401
+            record_now("login.failed", actor=None, actor_name=username or "-")
         else:
-            user = authenticate(username=username, password=request.form.get("password", ""))
-            if user is None:
-                error, status = "Unknown username or wrong password.", 401
-                note_failure(username=username, ip=ip, now=now)
-                record_now("login.failed", actor=None, actor_name=username or "-")
-            else:
-                clear_failures(username=username)
-                return sign_in(user, method="password")
+            return sign_in(outcome.user, method="password")
     return (render_template("auth/login.html", error=error, local=local,
                             oidc=bool(current_app.config.get("OIDC_ISSUER")),
                             username=request.form.get("username", "")), status)

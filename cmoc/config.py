@@ -132,6 +132,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config.get("CADENCE"), source=source, origin=origin
     )
     _check_components(app.config.get("COMPONENTS"))
+    _check_trusted_proxies(app.config.get("TRUSTED_PROXIES", 0))
     _check_simulated(app.config)
     _check_oidc(app.config.get("OIDC") or {})
     check_gitlab_config(app.config)
@@ -151,6 +152,13 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
 def _default_unset(app: Flask, key: str, value: Any) -> None:
     if not app.config.get(key):
         app.config[key] = value
+
+
+def _check_trusted_proxies(value: object) -> None:
+    """A hop count: a wrong value would trust a forged X-Forwarded-For, so it stops the app."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"config: trusted_proxies = {value!r} must be the number of reverse "
+                          "proxies in front of cmoc (0 when clients connect directly)")
 
 
 def _check_simulated(config: dict[str, Any]) -> None:

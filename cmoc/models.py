@@ -403,6 +403,19 @@ class LoginFailure(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RefusalCounter(db.Model):
+    """Requests refused to clients that are not signed in, by kind (the audit action), for
+    /metrics; the audit log gets one summary per kind per interval, not one row each.
+    `reported_count` is `count` as of the last summary entry (written at `reported_at`)."""
+
+    __tablename__ = "refusal_counters"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    reported_count: Mapped[int] = mapped_column(default=0)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # -- GitLab (issue 14) ------------------------------------------------------------------------
 class GitlabEvent(db.Model):
     """One webhook delivery from GitLab that was accepted. Its key (the Idempotency-Key or

@@ -23,6 +23,7 @@ from cmoc.models import (
 )
 from cmoc.services.clock_state import clock_last_seen
 from cmoc.services.metrics import overdue_count
+from cmoc.services.refusals import refusal_counts
 from cmoc.timeutil import utcnow
 
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
@@ -84,6 +85,12 @@ class CmocCollector:
         for row in db.session.scalars(select(WebhookCounter)):
             webhooks.add_metric([row.source, row.outcome], row.count)
         yield webhooks
+        refused = CounterMetricFamily(
+            "cmoc_refused_requests", "Requests refused to clients that are not signed in, by "
+            "kind (the audit action they are summarised under).", labels=["kind"])
+        for kind, number in sorted(refusal_counts().items()):
+            refused.add_metric([kind], number)
+        yield refused
         notices = GaugeMetricFamily(
             "cmoc_notices", "One-off notices (stakeholder messages, GitLab pings and labels, "
             "post-mortem links) by kind and status.", labels=["kind", "status"])
@@ -110,6 +117,8 @@ def _allowed() -> bool:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(sent.encode(), token.encode())
     try:
+        # remote_addr is the real client's once ProxyFix applied CMOC_TRUSTED_PROXIES hops, so
+        # a proxy on the same host does not make every scrape "loopback".
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
         return False

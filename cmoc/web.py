@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -75,15 +75,25 @@ def _wants_json() -> bool:
 
 
 def _refusal(action: str, **detail) -> None:
-    """Audits a refused request (who, from where, what they tried)."""
+    """Audits a refused request (who, from where, what they tried); see refusals.py for
+    clients that are not signed in."""
     from flask_login import current_user
 
     from cmoc.extensions import db
     from cmoc.services.audit import record_now
 
     db.session.rollback()
-    actor = current_user._get_current_object() if current_user.is_authenticated else None
-    record_now(action, actor=actor, actor_name=None if actor else "-",
+    # A signed-in browser, or an API call whose bearer token was accepted.
+    actor = (current_user._get_current_object() if current_user.is_authenticated
+             else g.get("api_user"))
+    if actor is None:
+        # Anyone can send these: counted and summarised, not one permanent row each.
+        from cmoc.services.refusals import note_refusal, summary_interval
+
+        note_refusal(kind=action, detail=detail, now=utcnow(),
+                     interval=summary_interval(current_app.config))
+        return
+    record_now(action, actor=actor,
                after={"method": request.method, "path": request.path[:200], **detail})
 
 

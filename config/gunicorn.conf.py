@@ -11,4 +11,8 @@ timeout = 60
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn trusts no X-Forwarded-* header itself (it never resolves X-Forwarded-For anyway):
+# the app applies them, for CMOC_TRUSTED_PROXIES hops only (Werkzeug's ProxyFix), so one
+# setting decides the client's address and scheme for throttling, audit and /metrics.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}

@@ -24,7 +24,7 @@ from cmoc.timeutil import utcnow
 
 
 def source_ip() -> str | None:
-    # ProxyFix (configured from FORWARDED_ALLOW_IPS) already resolved X-Forwarded-For.
+    # The real client's: ProxyFix resolved X-Forwarded-For for CMOC_TRUSTED_PROXIES hops.
     return request.remote_addr if has_request_context() else None
 
 

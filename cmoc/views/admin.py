@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,6 +11,7 @@ from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services import ValidationError
+from cmoc.services.login_guard import LoginPolicy, lock_status, normalise, unlock
 from cmoc.services.tokens import create_token, list_tokens, revoke_token
 from cmoc.services.users import create_user, set_active, set_role
 from cmoc.timeutil import utcnow
@@ -32,8 +33,22 @@ def users():
             flash(f"User {user.username} created as {user.role}.", "success")
             return redirect(url_for("web.users"))
     people = db.session.scalars(select(User).order_by(User.username)).all()
+    locks = lock_status(policy=LoginPolicy.from_config(current_app.config), now=utcnow())
     return render_template("admin/users.html", users=people, errors=errors, form=request.form,
-                           roles=list(Role), tokens=list_tokens()), 400 if errors else 200
+                           roles=list(Role), tokens=list_tokens(), locks=locks,
+                           normalise=normalise), 400 if errors else 200
+
+
+@bp.post("/admin/users/<int:user_id>/unlock")
+@role_required(Role.ADMIN)
+def unlock_user(user_id: int):
+    """Clears the account's failed sign-ins from every address (audited `user.unlock`)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    cleared = unlock(user=user, actor=current_user, now=utcnow())
+    flash(f"{user.username} unlocked ({cleared} failed sign-ins cleared).", "success")
+    return redirect(url_for("web.users"))
 
 
 @bp.post("/admin/users/<int:user_id>")
