@@ -113,7 +113,7 @@ def run(lease: int, resume: int) -> dict[str, float]:
             os.killpg(web.pid, signal.SIGKILL)
             killed = time.monotonic()
             while time.monotonic() < killed + 600:
-                if all(s in ("sent", "failed") for s in statuses(app).values()):
+                if all(s in ("sent", "failed", "skipped") for s in statuses(app).values()):
                     break
                 time.sleep(0.1)
             recovered = time.monotonic() - killed
