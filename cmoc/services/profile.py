@@ -25,10 +25,13 @@ def update_profile(*, user: User, slack_user_id: str, email: str) -> dict[str, s
         errors["email"] = "Enter an email address like name@example.com."
     if errors:
         return errors
-    before = {"slack_user_id": user.slack_user_id, "email": user.email}
-    after = {"slack_user_id": slack_user_id or None, "email": email or None}
-    if before != after:
-        record("profile.update", actor=user, target=user, before=before, after=after)
-        user.slack_user_id, user.email = after["slack_user_id"], after["email"]
+    current = {"slack_user_id": user.slack_user_id, "email": user.email}
+    wanted = {"slack_user_id": slack_user_id or None, "email": email or None}
+    changed = [k for k in wanted if wanted[k] != current[k]]
+    if changed:
+        # Only what changed goes in the audit entry.
+        record("profile.update", actor=user, target=user,
+               before={k: current[k] for k in changed}, after={k: wanted[k] for k in changed})
+        user.slack_user_id, user.email = wanted["slack_user_id"], wanted["email"]
         db.session.commit()
     return {}
