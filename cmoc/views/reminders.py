@@ -23,6 +23,7 @@ from cmoc.services.reminders import take_over
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
 from cmoc.views.common import incident_or_404
+from cmoc.views.sessions import sessions_context
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
 
@@ -102,4 +103,5 @@ def profile():
             flash("Saved. Reminders will come to you by direct message." if value else
                   "Saved. Reminders go to the reminder channel.", "success")
             return redirect(url_for("web.profile"))
-    return render_template("profile.html", errors=errors, value=value), 400 if errors else 200
+    return (render_template("profile.html", errors=errors, value=value, password_errors={},
+                            **sessions_context()), 400 if errors else 200)

@@ -1,0 +1,66 @@
+"""First run under concurrency (issue 13, finding 2): however many /setup posts arrive at once,
+the database lets exactly one of them create the first admin."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from cmoc.extensions import db
+from cmoc.models import User
+from tests.factories import PASSWORD
+
+SETUPS = 12
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _post_setup(url: str, username: str) -> int:
+    body = urllib.parse.urlencode({"username": username, "password": PASSWORD,
+                                   "confirm": PASSWORD}).encode()
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(f"{url}/setup", data=body), timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_concurrent_setups_create_exactly_one_admin(app):
+    """Twelve first-run posts, with twelve different names, at the same moment against a live
+    threaded server: one admin, the others sent to sign in or told setup is done, no 5xx."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    start = threading.Barrier(SETUPS)
+    statuses: list[int] = []
+
+    def one(i: int) -> None:
+        start.wait()
+        statuses.append(_post_setup(url, f"admin{i}"))
+
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(SETUPS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        server.shutdown()
+        serving.join(timeout=10)
+    db.session.expire_all()
+    assert len(statuses) == SETUPS
+    assert all(s < 500 for s in statuses), statuses
+    assert db.session.scalar(select(func.count(User.id))) == 1
+    assert db.session.scalar(select(User.role)) == "admin"
+    # The winner was signed in (302 to the dashboard); every other post was refused.
+    assert sorted(statuses).count(302) >= 1
