@@ -135,7 +135,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
             "pool_size": 5, "max_overflow": 25, "pool_timeout": 30, "pool_pre_ping": True})
     for key in ("SESSION_HOURS", "SESSION_IDLE_MINUTES"):
-        if not isinstance(app.config.get(key), int | float) or app.config[key] <= 0:
+        value = app.config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{key.lower()} must be a positive number")
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["SESSION_HOURS"]))
     # The cookie is only re-sent when its content changes: its expiry marks the session's

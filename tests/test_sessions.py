@@ -201,3 +201,21 @@ def test_session_ending_needs_a_signed_in_user_and_csrf(make_app):
         assert client.post("/profile/sessions/end-others").status_code == 400
         row = rows().filter_by(user_id=alice.id).one()
         assert row.ended_at is None
+
+
+def test_requests_do_not_reissue_the_cookie(app, client):
+    """The cookie is not re-sent with a fresh expiry on every request (finding 1): its expiry
+    stays the one set at sign-in."""
+    login(client, make_user("alice", "viewer"))
+    client.get("/")  # the first page stores its CSRF token in the session
+    assert "Set-Cookie" not in client.get("/").headers
+    assert "Set-Cookie" not in client.get("/api/v1/incidents").headers
+
+
+@pytest.mark.parametrize("setting", [{"SESSION_IDLE_MINUTES": 0}, {"SESSION_HOURS": -1},
+                                     {"SESSION_IDLE_MINUTES": True}])
+def test_session_limits_must_be_positive_numbers(make_app, setting):
+    from cmoc.config import ConfigError
+
+    with pytest.raises(ConfigError, match="must be a positive number"):
+        make_app(**setting)
