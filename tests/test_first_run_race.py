@@ -23,15 +23,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _post_setup(url: str, username: str) -> int:
+def _post_setup(url: str, username: str) -> tuple[int, str]:
+    """POSTs the setup form; (status, Location) without following redirects."""
     body = urllib.parse.urlencode({"username": username, "password": PASSWORD,
                                    "confirm": PASSWORD}).encode()
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(urllib.request.Request(f"{url}/setup", data=body), timeout=60) as r:
-            return r.status
+            return r.status, r.headers.get("Location", "")
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, exc.headers.get("Location", "")
 
 
 def test_concurrent_setups_create_exactly_one_admin(app):
@@ -42,11 +43,11 @@ def test_concurrent_setups_create_exactly_one_admin(app):
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     start = threading.Barrier(SETUPS)
-    statuses: list[int] = []
+    answers: list[tuple[int, str]] = []
 
     def one(i: int) -> None:
         start.wait()
-        statuses.append(_post_setup(url, f"admin{i}"))
+        answers.append(_post_setup(url, f"admin{i}"))
 
     try:
         threads = [threading.Thread(target=one, args=(i,)) for i in range(SETUPS)]
@@ -58,9 +59,11 @@ def test_concurrent_setups_create_exactly_one_admin(app):
         server.shutdown()
         serving.join(timeout=10)
     db.session.expire_all()
-    assert len(statuses) == SETUPS
-    assert all(s < 500 for s in statuses), statuses
+    assert len(answers) == SETUPS
+    assert all(status < 500 for status, _ in answers), answers
     assert db.session.scalar(select(func.count(User.id))) == 1
     assert db.session.scalar(select(User.role)) == "admin"
-    # The winner was signed in (302 to the dashboard); every other post was refused.
-    assert sorted(statuses).count(302) >= 1
+    # The winner is signed in and sent to the dashboard; every other post is refused: sent to
+    # sign in, or shown "Setup is already done" (400).
+    assert [a for a in answers if a == (302, "/")] == [(302, "/")], answers
+    assert all(a == (302, "/login") or a[0] == 400 for a in answers if a != (302, "/")), answers

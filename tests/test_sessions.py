@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from cmoc.extensions import db
+from cmoc.models import AuditEntry
 from cmoc.timeutil import clock_moved
 from tests.factories import PASSWORD, login, make_user
 
@@ -166,6 +167,10 @@ def test_profile_lists_sessions_and_ends_one_or_all_others(app):
     assert mine.post("/profile/sessions/end-others").status_code == 302
     assert refused(third.get("/"))
     assert mine.get("/").status_code == 200
+    audited = db.session.query(AuditEntry.action, AuditEntry.target_type, AuditEntry.after)
+    assert audited.filter(AuditEntry.action.like("session.%")).order_by(AuditEntry.id).all() == [
+        ("session.end", "user", {"session": laptop_row.id}),
+        ("session.end_others", "user", {"ended": 1})]
 
 
 def test_a_user_cannot_end_someone_elses_session(app, client):

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from cmoc.extensions import db
-from cmoc.models import UserSession
+from cmoc.models import User, UserSession
+from cmoc.services.audit import record
 
 # last_seen_at is only written when older than this, so most requests write nothing.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -105,14 +106,26 @@ def end_session(*, token: str | None, now: datetime, reason: str = "logout") -> 
                            .values(ended_at=now, end_reason=reason))
 
 
-def end_user_session(*, user_id: int, session_id: int, now: datetime) -> bool:
-    """Ends one of the user's own sessions; False when they have no such live session."""
+def end_user_session(*, user: User, session_id: int, now: datetime) -> bool:
+    """Ends one of the user's own sessions (audited); False when they have no such live
+    session. Committed by the caller."""
     result = db.session.execute(update(UserSession)
                                 .where(UserSession.id == session_id,
-                                       UserSession.user_id == user_id,
+                                       UserSession.user_id == user.id,
                                        UserSession.ended_at.is_(None))
                                 .values(ended_at=now, end_reason="ended"))
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    record("session.end", actor=user, target=user, after={"session": session_id}, now=now)
+    return True
+
+
+def end_other_sessions(*, user: User, keep_id: int | None, now: datetime) -> int:
+    """Ends every session of the user but `keep_id` (audited); returns how many. Committed by
+    the caller."""
+    count = end_user_sessions(user_id=user.id, now=now, reason="ended", keep_id=keep_id)
+    record("session.end_others", actor=user, target=user, after={"ended": count}, now=now)
+    return count
 
 
 def end_user_sessions(*, user_id: int, now: datetime, reason: str,

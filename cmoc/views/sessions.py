@@ -9,7 +9,7 @@ from flask_login import current_user
 from cmoc.auth import begin_session
 from cmoc.extensions import db
 from cmoc.services import ValidationError
-from cmoc.services.sessions import Limits, end_user_session, end_user_sessions, live_sessions
+from cmoc.services.sessions import Limits, end_other_sessions, end_user_session, live_sessions
 from cmoc.services.users import change_password
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
@@ -25,7 +25,8 @@ def sessions_context() -> dict:
 @bp.post("/profile/sessions/<int:session_id>/end")
 def end_session_view(session_id: int):
     """Ends one of the signed-in user's sessions (another user's session id is a 404)."""
-    if not end_user_session(user_id=current_user.id, session_id=session_id, now=utcnow()):
+    user = current_user._get_current_object()
+    if not end_user_session(user=user, session_id=session_id, now=utcnow()):
         abort(404)
     db.session.commit()
     flash("Session ended: that browser must sign in again.", "success")
@@ -35,8 +36,8 @@ def end_session_view(session_id: int):
 @bp.post("/profile/sessions/end-others")
 def end_other_sessions_view():
     """Ends every session of the user but this one."""
-    count = end_user_sessions(user_id=current_user.id, now=utcnow(), reason="ended",
-                              keep_id=g.get("user_session_id"))
+    count = end_other_sessions(user=current_user._get_current_object(),
+                               keep_id=g.get("user_session_id"), now=utcnow())
     db.session.commit()
     flash(f"Ended {count} other session{'' if count == 1 else 's'}.", "success")
     return redirect(url_for("web.profile"))
