@@ -12,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -27,10 +28,13 @@ from cmoc.services import ValidationError
 from cmoc.services.audit import record_now
 from cmoc.services.login_guard import LoginPolicy, try_password
 from cmoc.services.refusals import note_refusal, summary_interval
+from cmoc.services.sessions import Limits, check_session, end_session, start_session
 from cmoc.services.users import any_user_exists, create_first_admin
 from cmoc.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
+# The cookie's key for the server-side session id (see services/sessions.py).
+SESSION_ID = "sid"
 
 # Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "web.healthz", "static", "oidc.start",
@@ -42,15 +46,38 @@ PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "web.healthz", "static
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
-    login_manager.session_protection = "strong"
+    # Flask-Login's IP/User-Agent check does nothing for permanent sessions; the server-side
+    # session (checked in _load_user) is what ends them, and refuses another browser's copy.
+    login_manager.session_protection = None
     app.register_blueprint(bp)
     app.before_request(_require_login)
 
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    """The signed-in user, only while the server-side session behind the cookie is live (on
+    pages and on /api/v1 alike: both go through current_user)."""
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    row = check_session(token=session.get(SESSION_ID), user_id=user.id,
+                        user_agent=request.user_agent.string,
+                        limits=Limits.from_config(current_app.config), now=utcnow())
+    if row is None:
+        session.clear()  # a dead session's cookie is dropped, not re-sent
+        return None
+    g.user_session_id = row.id
+    return user
+
+
+def begin_session(user: User) -> None:
+    """Signs `user` in on this browser with a new server-side session (committed by the
+    caller): a fresh cookie, nothing kept from before."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    session[SESSION_ID] = start_session(user_id=user.id, user_agent=request.user_agent.string,
+                                        ip=request.remote_addr, now=utcnow())
 
 
 def _require_login():
@@ -104,9 +131,8 @@ def setup():
         except ValidationError as exc:
             errors = exc.errors
         else:
-            session.clear()
-            login_user(user)
-            session.permanent = True
+            begin_session(user)
+            db.session.commit()
             flash(f"Welcome, {user.username}. You are the admin; add your team under Users.",
                   "success")
             return redirect(url_for("web.dashboard"))
@@ -146,10 +172,8 @@ def login():
 
 
 def sign_in(user: User, *, method: str, next_url: str | None = None):
-    """Starts a fresh session for `user` (expires after PERMANENT_SESSION_LIFETIME)."""
-    session.clear()
-    login_user(user)
-    session.permanent = True
+    """Starts a fresh session for `user` (ends session_hours after sign-in, or earlier)."""
+    begin_session(user)
     record_now("login", actor=user, target=user, after={"method": method})
     return redirect(safe_next(next_url or request.args.get("next")))
 
@@ -158,6 +182,9 @@ def sign_in(user: User, *, method: str, next_url: str | None = None):
 def logout():
     if current_user.is_authenticated:
         record_now("logout", actor=current_user, target=current_user)
+    # Ends the session itself, so a copy of this cookie kept elsewhere is refused too.
+    end_session(token=session.get(SESSION_ID), now=utcnow())
+    db.session.commit()
     logout_user()
     session.clear()
     flash("Signed out.", "info")

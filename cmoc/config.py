@@ -140,7 +140,14 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"] not in ("sqlite://", "sqlite:///:memory:"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
             "pool_size": 5, "max_overflow": 25, "pool_timeout": 30, "pool_pre_ping": True})
+    for key in ("SESSION_HOURS", "SESSION_IDLE_MINUTES"):
+        value = app.config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{key.lower()} must be a positive number")
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["SESSION_HOURS"]))
+    # The cookie is only re-sent when its content changes: its expiry marks the session's
+    # lifetime from sign-in, which the server enforces anyway (services/sessions.py).
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     # Our defaults for settings Flask already defaults to an empty value (so setdefault would
     # not apply): a 413 past 256 KiB, Secure cookies when served over https, SameSite=Lax.
     _default_unset(app, "MAX_CONTENT_LENGTH", 256 * 1024)

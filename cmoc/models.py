@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cmoc.enums import DeliveryStatus, Role, Severity, State, Status, UpdatePhase
@@ -40,6 +40,38 @@ class User(UserMixin, db.Model):
 
     def can(self, needed: Role) -> bool:
         return self.role_enum.allows(needed)
+
+
+class UserSession(db.Model):
+    """One signed-in browser session. The cookie holds a random id; only its SHA-256 is stored.
+    Ending the row ends every copy of that cookie."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # logout | ended | expired | idle | password | role | deactivated | browser changed
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    # "Firefox on Linux": shown on the profile, and a cookie sent by another browser is refused.
+    user_agent: Mapped[str] = mapped_column(String(64), default="")
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class SetupDone(db.Model):
+    """A single row, written in the same transaction as the first admin: its fixed primary key
+    lets only one first-run setup commit, however many run at once."""
+
+    __tablename__ = "setup_done"
+    __table_args__ = (CheckConstraint("id = 1", name="singleton"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Incident(db.Model):

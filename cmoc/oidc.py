@@ -26,6 +26,8 @@ from cmoc.enums import Role
 from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services.audit import record, record_now
+from cmoc.services.sessions import end_user_sessions
+from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("oidc", __name__)
@@ -222,6 +224,8 @@ def _finish(id_claims: dict, userinfo: dict | None, sign_in):
             record("user.role", actor=user, target=user, before={"role": user.role},
                    after={"role": role, "via": "oidc groups"})
             user.role = role
+            # As for a role changed by an admin: sessions under the old role end.
+            end_user_sessions(user_id=user.id, now=utcnow(), reason="role")
     email = claims.get("email")
     if isinstance(email, str) and email and claims.get("email_verified") is not False:
         user.email = email[:255]   # the address PagerDuty finds the on-call CMOC by

@@ -76,7 +76,7 @@ def test_every_page_requires_login_except_public_ones(app, client):
             continue
         url = rule.rule.replace("<int:incident_id>", str(incident.id)) \
                        .replace("<int:update_id>", "1").replace("<int:user_id>", "1") \
-                       .replace("<int:token_id>", "1")
+                       .replace("<int:token_id>", "1").replace("<int:session_id>", "1")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = client.open(url, method=method)
             if rule.rule in public:

@@ -59,9 +59,10 @@ def change_user(user_id: int):
         abort(404)
     try:
         if "role" in request.form:
-            set_role(user=user, role=request.form["role"], acting=current_user)
+            set_role(user=user, role=request.form["role"], acting=current_user, now=utcnow())
         if "active" in request.form:
-            set_active(user=user, active=request.form["active"] == "1", acting=current_user)
+            set_active(user=user, active=request.form["active"] == "1", acting=current_user,
+                       now=utcnow())
     except ValidationError as exc:
         for message in exc.errors.values():
             flash(message, "error")

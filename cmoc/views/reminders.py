@@ -20,6 +20,7 @@ from cmoc.services.reminders import take_over
 from cmoc.timeutil import fmt_utc, utcnow
 from cmoc.views import bp
 from cmoc.views.common import incident_or_404
+from cmoc.views.sessions import sessions_context
 
 
 @bp.post("/incidents/<int:incident_id>/snooze")
@@ -93,5 +94,5 @@ def profile():
                   if current_user.slack_user_id else
                   "Saved. Reminders go to the reminder channel.", "success")
             return redirect(url_for("web.profile"))
-    return render_template("profile.html", errors=errors, value=value, email=email), \
-        400 if errors else 200
+    return (render_template("profile.html", errors=errors, value=value, email=email,
+                            password_errors={}, **sessions_context()), 400 if errors else 200)
