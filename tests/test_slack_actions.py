@@ -4,6 +4,7 @@ users only, one action per message however many clicks, and the message edited i
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from cmoc.models import AuditEntry, Delivery, Incident, IncidentEvent, SlackActi
 from cmoc.services.reminders import send_reminders
 from cmoc.services.slack_interact import wait_for_background
 from cmoc.timeutil import utcnow
-from tests.factories import fake_issue, issue_notes, make_incident, make_user
+from tests.factories import fake_issue, issue_notes, login, make_incident, make_user
 from tests.slack_requests import SECRET, click_body, command_body, post
 
 MIN = timedelta(minutes=1)
@@ -129,6 +130,45 @@ def test_click_on_no_material_updates_posts_once_everywhere_and_moves_the_due_ti
     assert told["text"] in ("carol is doing this already (nmu).", "Already done: " + (
         db.session.scalar(select(SlackAction.detail)) or ""))
     assert db.session.scalar(select(SlackAction.status)) == "done"
+    # The dashboard shows the last reminder's delivery and the action taken from Slack.
+    login(client, carol)
+    page = client.get("/").get_data(as_text=True)
+    assert "Reminder (due): sent" in page and f"to {CAROL}" in page
+    assert "From Slack: carol posted “No material updates” to Status page" in page
+
+
+def test_parallel_clicks_act_once(slack_app, fakes, carol):
+    incident = due_incident(fakes, carol)
+    message = reminder_in_slack(slack_app, fakes)
+    body = click_body(user=CAROL, action_id="snooze", value=button(message, "snooze")["value"],
+                      response_url=response_url(fakes), channel=message["channel"],
+                      ts=message["ts"], text=message["text"])
+    statuses = []
+
+    def one_click():
+        statuses.append(post(slack_app.test_client(), "/slack/actions", body).status_code)
+
+    threads = [threading.Thread(target=one_click) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for_background(slack_app)
+    db.session.expire_all()
+    assert statuses == [200] * 6
+    assert len(db.session.scalars(select(IncidentEvent).where(
+        IncidentEvent.incident_id == incident.id, IncidentEvent.kind == "snooze")).all()) == 1
+    assert len(fakes.slack_api.responses) == 5
+
+
+def test_csrf_does_not_apply_to_slack_requests(make_app, fakes):
+    app = make_app(**fakes.env(), SLACK_SIGNING_SECRET=SECRET, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        make_user("carol", "cmoc", slack_user_id=CAROL)
+        body = command_body(user=CAROL, text="status", response_url=response_url(fakes))
+        answer = post(app.test_client(), "/slack/commands", body)
+        assert answer.status_code == 200
+        assert answer.get_json()["text"] == "No active incidents."
 
 
 def test_snooze_past_the_promise_says_so_and_snoozes_only_when_confirmed(

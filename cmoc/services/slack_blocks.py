@@ -70,7 +70,7 @@ class ActionRef:
         if (type(incident) is not int or type(due) is not int or not isinstance(detail, str)
                 or not 0 < incident < 2**31 or not 0 <= due < 2**40):
             return None
-        return cls(incident, due, detail[:DETAIL_MAX])
+        return cls(incident, due, "".join(c for c in detail[:DETAIL_MAX] if c.isprintable()))
 
     def matches(self, incident: Incident) -> bool:
         """Whether the incident is still due at the time the message was about."""
@@ -119,6 +119,7 @@ def saved_detail(incident: Incident) -> str:
 def nmu_draft(incident: Incident, detail: str = "") -> DraftInput:
     """The draft the button publishes: the template, the incident's state, the usual
     channels; the detail typed, else the saved draft's, else a plain default."""
+    detail = "".join(c for c in detail if c.isprintable() or c.isspace())
     detail = (" ".join(detail.split()) or saved_detail(incident)
               or DEFAULT_DETAIL.get(incident.state_enum, ""))[:DETAIL_MAX]
     return DraftInput(state=incident.state, template=NMU_TEMPLATE,

@@ -97,7 +97,7 @@ def answer_click(app: Flask, *, slack_user_id: str, action_id: str, value: Any,
     if not won:
         _in_background(app, _respond, app, reply, {"response_type": "ephemeral",
                                                    "replace_original": False,
-                                                   "text": already(row)})
+                                                   "text": escape(already(row))})
         return
     _in_background(app, _work, app, row.id, ref, reply)
 
@@ -138,7 +138,7 @@ def _work(app: Flask, row_id: int, ref: ActionRef, reply: Reply) -> None:
                                       value=ref.value, style="danger")]}]})
     else:
         _respond(app, reply, {"response_type": "ephemeral", "replace_original": False,
-                              "text": text})
+                              "text": escape(text)})
 
 
 def _edit(app: Flask, reply: Reply, outcome: str) -> None:
@@ -153,7 +153,7 @@ def _edit(app: Flask, reply: Reply, outcome: str) -> None:
     if not result.ok:
         log.warning("chat.update of %s/%s failed: %s", reply.channel, reply.ts, result.error)
         _respond(app, reply, {"response_type": "ephemeral", "replace_original": False,
-                              "text": outcome})
+                              "text": escape(outcome)})
 
 
 def _respond(app: Flask, reply: Reply, body: dict[str, Any]) -> None:

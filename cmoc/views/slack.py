@@ -6,6 +6,7 @@ read."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,8 +18,9 @@ from cmoc.services.slack_interact import Reply, answer_click, answer_command
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 
-MAX_BODY = 64 * 1024   # Slack's payloads are a few KB
 MAX_FIELD = 3000
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 
 
 def _signed_form() -> dict[str, str]:
@@ -36,7 +38,7 @@ def _signed_form() -> dict[str, str]:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         abort(400)
-    if (len(raw) > MAX_BODY or not (stamp.isascii() and stamp.isdigit() and len(stamp) < 12)
+    if (not (stamp.isascii() and stamp.isdigit() and len(stamp) < 12)
             or not signature.isascii()
             or not SignatureVerifier(secret).is_valid(body=body, timestamp=stamp,
                                                       signature=signature)):
@@ -50,7 +52,11 @@ def _signed_form() -> dict[str, str]:
 
 
 def _text(value: Any, limit: int = MAX_FIELD) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    """A string field, cut to `limit`, without control characters (a NUL never reaches the
+    database, whatever Slack relays)."""
+    if not isinstance(value, str):
+        return ""
+    return CONTROL.sub("", value[:limit])
 
 
 @bp.post("/slack/actions")
@@ -72,7 +78,7 @@ def slack_actions():
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
     slack_user = _text(user.get("id"), 32)
-    if not slack_user:
+    if not MEMBER_ID.fullmatch(slack_user):
         abort(400)
     reply = Reply(channel=_text(container.get("channel_id"), 32) or None,
                   ts=_text(container.get("message_ts"), 32) or None,
@@ -91,7 +97,7 @@ def slack_commands():
     """`/cmoc <status|update|nmu> ...`: the ephemeral answer is the response body."""
     form = _signed_form()
     slack_user = _text(form.get("user_id"), 32)
-    if not slack_user:
+    if not MEMBER_ID.fullmatch(slack_user):
         abort(400)
     return jsonify(answer_command(current_app._get_current_object(), slack_user_id=slack_user,
                                   text=_text(form.get("text"), 500), now=utcnow()))
