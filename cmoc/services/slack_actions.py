@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,7 @@ from cmoc.timeutil import fmt_utc
 
 ACTIONS = ("nmu", "snooze", "snooze_break", "take_over")
 RETRYABLE = ("refused", "failed")
+ABANDONED = timedelta(minutes=2)
 ACTION_LABELS = {"nmu": "posted “No material updates”", "snooze": "snoozed",
                  "snooze_break": "snoozed past the promise", "take_over": "took over"}
 
@@ -77,7 +78,8 @@ def may_act(user: User | None) -> bool:
 def claim(*, action: str, ref: ActionRef, user: User, slack_user_id: str,
           now: datetime) -> tuple[SlackAction, bool]:
     """(row, True) when this click acts; (the earlier row, False) when another already did or
-    is doing it. A refused or failed action may be claimed again."""
+    is doing it. A refused or failed action may be claimed again, and so may one left pending
+    for over two minutes (acting takes a second; the deliveries run after it)."""
     key = f"slack-{action}-{ref.incident_id}-{ref.due}"[:64]
     row = SlackAction(key=key, incident_id=ref.incident_id, action=action, user_id=user.id,
                       slack_user_id=slack_user_id, status="pending", created_at=now)
@@ -87,8 +89,11 @@ def claim(*, action: str, ref: ActionRef, user: User, slack_user_id: str,
         return row, True
     except IntegrityError:
         db.session.rollback()
+    # A claim left pending by a process that died before acting may be taken over too.
+    abandoned = (SlackAction.status == "pending") & (SlackAction.created_at < now - ABANDONED)
     again = db.session.execute(
-        update(SlackAction).where(SlackAction.key == key, SlackAction.status.in_(RETRYABLE))
+        update(SlackAction).where(SlackAction.key == key,
+                                  SlackAction.status.in_(RETRYABLE) | abandoned)
         .values(status="pending", user_id=user.id, slack_user_id=slack_user_id,
                 created_at=now, finished_at=None, detail=None)).rowcount
     db.session.commit()

@@ -62,7 +62,7 @@ class ActionRef:
         """The value back from Slack; None for anything not built by `value`."""
         try:
             data = json.loads(raw) if isinstance(raw, str) and len(raw) <= 2000 else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(data, dict):
             return None
