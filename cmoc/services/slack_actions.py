@@ -116,7 +116,7 @@ def perform(*, row: SlackAction, ref: ActionRef, settings: DraftSettings,
     if incident is None or user is None:
         return finish(row, Outcome("failed", "The incident or the user no longer exists."), now)
     name = user.username
-    if row.action == "take_over":
+    if row.action == "take_over" and not incident.is_resolved:
         take_over(incident=incident, actor=user, now=now)
         return finish(row, Outcome("done", f"{name} took over as CMOC at "
                                            f"{fmt_utc(now, with_date=False)}."), now)
