@@ -40,7 +40,7 @@ SESSION_ID = "sid"
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "web.healthz", "static", "oidc.start",
                               "oidc.callback", "web.metrics",
                               # Webhooks carry their own proof (a shared secret, checked there).
-                              "hooks.gitlab"})
+                              "hooks.gitlab", "web.slack_actions", "web.slack_commands"})
 
 
 def init_app(app: Flask) -> None:

@@ -367,6 +367,31 @@ class Reminder(db.Model):
     incident: Mapped[Incident] = relationship()
 
 
+class SlackAction(db.Model):
+    """An action taken from a Slack button or slash command. The unique key (action, incident,
+    due time) lets one of several clicks on the same message act; the row is also what the
+    dashboard shows."""
+
+    __tablename__ = "slack_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
+                                             index=True)
+    action: Mapped[str] = mapped_column(String(16))  # nmu | snooze | snooze_break | take_over
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    # pending | done | refused (e.g. past the promise) | failed; refused and failed may be
+    # claimed again.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    detail: Mapped[str | None] = mapped_column(Text)
+    update_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User | None] = relationship()
+
+
 class ClockHeartbeat(db.Model):
     """The clock's last check-in, so the UI can warn when reminders are not running."""
 

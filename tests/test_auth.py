@@ -70,7 +70,7 @@ def test_every_page_requires_login_except_public_ones(app, client):
     incident = make_incident()
     # Public, or (webhooks) authenticated by their own secret instead of a session.
     public = {"/login", "/setup", "/healthz", "/login/oidc", "/login/oidc/callback", "/metrics",
-              "/hooks/gitlab"}
+              "/hooks/gitlab", "/slack/actions", "/slack/commands"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue

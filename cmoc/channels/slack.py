@@ -191,3 +191,33 @@ class Slack:
             if not cursor:
                 break
         return None, None
+
+    # -- interactivity (issue 15): editing a reminder in place, answering a click -----------
+    def update_message(self, *, channel: str, ts: str, text: str,
+                       blocks: list[dict[str, Any]] | None = None) -> ChannelResult:
+        """chat.update: replaces a message the app posted (the reminder after an action)."""
+        body: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            body["blocks"] = blocks
+        data, failure = self._post("chat.update", json=body)
+        return failure or ChannelResult.sent(data.get("ts") or ts)
+
+    def respond(self, response_url: str, body: dict[str, Any]) -> ChannelResult:
+        """Posts to an interaction's response_url (ephemeral answers, replacing an ephemeral
+        message). The URL carries its own authority: no token is sent."""
+        try:
+            response = self.session.post(response_url, json=body)
+        except requests.RequestException as exc:
+            return ChannelResult.failed(describe_network_error(exc, "Slack")[0])
+        if response.status_code >= 400:
+            return ChannelResult.failed(f"Slack response_url answered HTTP "
+                                        f"{response.status_code}")
+        return ChannelResult.sent("")
+
+    def user_email(self, user_id: str) -> str | None:
+        """users.info: the member's email (needs users:read.email), or None."""
+        data, failure = self._post("users.info", data={"user": user_id})
+        if failure:
+            return None
+        email = ((data.get("user") or {}).get("profile") or {}).get("email")
+        return email if isinstance(email, str) and email else None

@@ -227,6 +227,7 @@ def fake_env(url: str) -> dict[str, str]:
         "TWITTER_CONSUMER_SECRET": "cs", "TWITTER_ACCESS_TOKEN": "at",
         "TWITTER_ACCESS_TOKEN_SECRET": "ats", "SLACK_API_URL": f"{url}/slack/api",
         "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_ADVOCATES_CHANNEL": "#community-advocates",
+        "SLACK_RESPONSE_URL_PREFIX": f"{url}/slack/response/",
         "SLACK_ADVOCATES_GROUP_ID": "S0123ABC",
         "GITLAB_URL": f"{url}/gitlab", "GITLAB_TOKEN": GITLAB_TOKEN,
         "GITLAB_INCIDENT_PROJECT": INCIDENT_PROJECT, "GITLAB_HANDOVER_PROJECT": HANDOVER_PROJECT,

@@ -43,8 +43,20 @@ class FakeSlack:
         self.clock = clock
         self.messages: list[dict[str, Any]] = []
         self.channels: dict[str, str] = {channel_id(n): n for n in KNOWN_CHANNELS}
+        # Workspace members users.info knows: {member id: email}.
+        self.members: dict[str, str] = {}
+        # What the app posted to interactions' response_url, oldest first.
+        self.responses: list[dict[str, Any]] = []
 
     def handle(self, request: Request, path: str, body: Any) -> Response:
+        if path.startswith("response/"):
+            # An interaction's response_url (hooks.slack.com/actions/...): no token, its path
+            # is the authority. Slack answers "ok"; a JSON body is what it takes.
+            if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+                return answer(400, {"ok": False, "error": "no_text"})
+            with self.lock:
+                self.responses.append({"url": path, **body})
+            return answer(200, {"ok": True})
         if request.headers.get("Authorization") != f"Bearer {SLACK_TOKEN}":
             return answer(200, {"ok": False, "error": "invalid_auth"})
         method = path.removeprefix("api/")
@@ -53,6 +65,7 @@ class FakeSlack:
             "chat.postMessage": self._post, "conversations.history": self._history,
             "conversations.replies": self._history, "conversations.list": self._list,
             "conversations.open": self._open, "chat.getPermalink": self._permalink,
+            "chat.update": self._update, "users.info": self._user_info,
         }.get(method)
         if handler is None:
             return answer(200, {"ok": False, "error": "unknown_method"})
@@ -125,3 +138,28 @@ class FakeSlack:
         return answer(200, {"ok": True, "channel": channel,
                             "permalink": f"{WORKSPACE_URL}/archives/{channel}/p"
                                          + ts.replace(".", "")})
+
+    def _update(self, method: str, body: dict) -> Response:
+        """chat.update: only by channel id and ts of a message the app posted."""
+        channel, ts = str(body.get("channel") or ""), str(body.get("ts") or "")
+        if not is_channel_id(channel):
+            return answer(200, {"ok": False, "error": "channel_not_found"})
+        if not body.get("text") and not body.get("blocks"):
+            return answer(200, {"ok": False, "error": "no_text"})
+        found = next((m for m in self.messages if m["channel"] == channel and m["ts"] == ts),
+                     None)
+        if found is None:
+            return answer(200, {"ok": False, "error": "message_not_found"})
+        found["text"] = body.get("text")
+        found["blocks"] = body.get("blocks")
+        found["edited"] = found.get("edited", 0) + 1
+        return answer(200, {"ok": True, "channel": channel, "ts": ts, "text": body.get("text"),
+                            "message": {"text": body.get("text"), "ts": ts}})
+
+    def _user_info(self, method: str, body: dict) -> Response:
+        user = str(body.get("user") or "")
+        if user not in self.members:
+            return answer(200, {"ok": False, "error": "user_not_found"})
+        return answer(200, {"ok": True, "user": {
+            "id": user, "name": self.members[user].split("@")[0], "deleted": False,
+            "profile": {"email": self.members[user]}}})

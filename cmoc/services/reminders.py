@@ -29,6 +29,7 @@ from cmoc.enums import State
 from cmoc.extensions import db
 from cmoc.models import Incident, IncidentEvent, Reminder, User
 from cmoc.services.audit import record
+from cmoc.services.drafts import DraftSettings
 from cmoc.services.presence import drafting_now
 from cmoc.services.promises import SNOOZE_CHOICES, snooze  # noqa: F401  (moved; re-exported)
 from cmoc.services.reminder_messages import (  # noqa: F401  (reminder_message re-exported)
@@ -36,6 +37,7 @@ from cmoc.services.reminder_messages import (  # noqa: F401  (reminder_message r
     reminder_message,
     reminder_target,
 )
+from cmoc.services.slack_blocks import NmuPreview, nmu_preview, reminder_blocks
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -193,12 +195,15 @@ def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
                                error="Incident resolved, updated or snoozed before sending.")
             config = channel_settings(app.config)
             target = reminder_target(incident, config, reminder.kind)
+            context = reminder_context(incident)
             text = reminder_message(incident=incident, kind=reminder.kind, now=now,
                                     base_url=config["BASE_URL"],
-                                    mention=config.get("SLACK_ESCALATION_MENTION"),
-                                    **reminder_context(incident))
+                                    mention=config.get("SLACK_ESCALATION_MENTION"), **context)
             payload = reminder.payload if look_first and reminder.payload else {
                 "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
+                "blocks": reminder_blocks(
+                    incident=incident, text=text, base_url=config["BASE_URL"],
+                    draft_id=context["draft_id"], preview=_nmu_preview(app, incident, now)),
                 "unfurl_links": False,
                 "metadata": {"event_type": REMINDER_EVENT,
                              "event_payload": {"reminder_id": reminder.id}}}
@@ -231,6 +236,16 @@ def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
             return _record(reminder, "failed", now=now, error=result.error)
         finally:
             db.session.remove()
+
+
+def _nmu_preview(app: Flask, incident: Incident, now: datetime) -> NmuPreview | None:
+    """The "no material updates" texts for the button's confirmation; a reminder goes out
+    without that button rather than not at all if they cannot be rendered."""
+    try:
+        return nmu_preview(incident=incident, settings=DraftSettings.from_app(app), now=now)
+    except Exception:
+        log.exception("No material updates preview failed for incident %s", incident.id)
+        return None
 
 
 def _record(reminder: Reminder, status: str, *, now: datetime, error: str | None = None) -> str:

@@ -7,7 +7,7 @@ from flask import Blueprint
 bp = Blueprint("web", __name__)
 
 VIEW_MODULES = ("incidents", "updates", "drafting", "reminders", "admin", "reports", "sandbox",
-                "aftercare", "live", "gitlab", "sessions")
+                "aftercare", "live", "gitlab", "sessions", "slack")
 
 
 def load_views() -> Blueprint:

@@ -34,6 +34,7 @@ from cmoc.services.metrics import incident_comms
 from cmoc.services.oncall import oncall_summary
 from cmoc.services.reminder_messages import reminder_context
 from cmoc.services.reminders import reminder_problems
+from cmoc.services.slack_actions import last_actions, last_reminders
 from cmoc.timeutil import utcnow
 from cmoc.views import bp
 from cmoc.views.common import component_names, incident_fields_from, incident_or_404
@@ -53,6 +54,8 @@ def dashboard():
     overdue = [i for i in active if i.next_update_due_at and i.next_update_due_at <= now]
     return render_template("dashboard.html", active=active, overdue=overdue,
                            reminder_problems=reminder_problems([i.id for i in active]),
+                           last_reminders=last_reminders([i.id for i in active]),
+                           slack_actions=last_actions([i.id for i in active]),
                            live_version=version,
                            drafts=waiting_drafts([i.id for i in active]),
                            resolved=list_incidents(active=False, limit=10), now=now,
