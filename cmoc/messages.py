@@ -197,6 +197,10 @@ class TemplateLibrary:
                 if channel in FALLBACK_SOURCES and not own_file:
                     source = FALLBACK_SOURCES[channel].replace("SLUG", slug)
                     sources[channel] = self.env.from_string(source)
+                    # It includes the status page text: it needs that text's fields (an
+                    # include is not followed by find_undeclared_variables).
+                    source += " " + self.env.loader.get_source(
+                        self.env, f"{slug}/statusio.j2")[0]
                 else:
                     sources[channel] = self.env.get_template(name)
                     source = self.env.loader.get_source(self.env, name)[0]

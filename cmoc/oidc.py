@@ -146,12 +146,13 @@ def start():
         return _unavailable("discovery", exc)
 
 
-def _exchange() -> tuple[dict, dict | None]:
-    """The code exchange (ID token verified), then userinfo. Raises what the callers sort."""
+def _exchange() -> tuple[dict, dict | None, bool]:
+    """The code exchange (ID token verified), then userinfo: (ID token claims, userinfo or
+    None, whether userinfo was there to ask but failed). Raises what the callers sort."""
     client = current_app.extensions["cmoc.oauth"].oidc
     token = client.authorize_access_token()
     id_claims = dict(token["userinfo"])  # present only once the ID token was verified
-    userinfo = None
+    userinfo, failed = None, False
     if (client.load_server_metadata() or {}).get("userinfo_endpoint"):
         try:
             userinfo = dict(client.userinfo(token=token))
@@ -159,10 +160,11 @@ def _exchange() -> tuple[dict, dict | None]:
             # The ID token alone still identifies them; its groups may be fewer.
             log.warning("OIDC userinfo failed (%s): using the ID token's claims",
                         type(exc).__name__)
+            failed = True
         else:
             if str(userinfo.get("sub")) != str(id_claims.get("sub")):
                 raise ValueError("userinfo is about another subject than the ID token")
-    return id_claims, userinfo
+    return id_claims, userinfo, failed
 
 
 @bp.get("/login/oidc/callback")
@@ -172,6 +174,9 @@ def callback():
     if not current_app.config.get("OIDC_ISSUER"):
         return render_template("error.html", code=404, message="OIDC sign-in is not set up."), 404
     error = request.args.get("error")
+    if error and not session.get(f"_state_oidc_{request.args.get('state', '')}"):
+        # Not the answer to a sign-in this browser started: nothing to show or audit.
+        return _page(400, "This sign-in link is not one this browser started. Sign in again.")
     if error:
         # The provider said no (the user denied access, a misconfigured client…): say which.
         description = (request.args.get("error_description") or "")[:200]
@@ -182,7 +187,7 @@ def callback():
         return _page(401, f"{_label()} did not sign you in: {error[:64]}"
                           + (f" ({description})" if description else "") + ".")
     try:
-        id_claims, userinfo = _exchange()
+        id_claims, userinfo, userinfo_failed = _exchange()
     except requests.RequestException as exc:
         return _unavailable("token", exc)
     except (AuthlibBaseError, JoseError, ValueError, KeyError) as exc:
@@ -192,10 +197,10 @@ def callback():
                    after={"reason": "not verified", "error": str(code)[:64]})
         return _page(401, "Sign-in with the identity provider failed: its answer could not be "
                           f"verified ({str(code)[:64]}).")
-    return _finish(id_claims, userinfo, sign_in)
+    return _finish(id_claims, userinfo, sign_in, userinfo_failed=userinfo_failed)
 
 
-def _finish(id_claims: dict, userinfo: dict | None, sign_in):
+def _finish(id_claims: dict, userinfo: dict | None, sign_in, *, userinfo_failed: bool = False):
     settings = current_app.config.get("OIDC") or {}
     claims: dict[str, Any] = {**id_claims, **{k: userinfo[k] for k in PROFILE_CLAIMS
                                              if userinfo and userinfo.get(k)}}
@@ -203,6 +208,13 @@ def _finish(id_claims: dict, userinfo: dict | None, sign_in):
     role = role_for(groups, settings)
     subject = f"{current_app.config['OIDC_ISSUER'].rstrip('/')}|{claims['sub']}"
     user = db.session.scalar(select(User).where(User.oidc_subject == subject))
+    if userinfo_failed and user is not None and user.active and (
+            role is None or Role(role).rank < user.role_enum.rank):
+        # The ID token's groups are only the direct ones: a userinfo hiccup (GitLab in
+        # trouble, when an incident needs its CMOC) never demotes or locks out a known user.
+        log.warning("OIDC: userinfo unavailable, %s keeps the role %s", user.username,
+                    user.role)
+        role = user.role
     if role is None:
         record_now("login.failed", actor=user, actor_name=claims.get("preferred_username"),
                    after={"reason": "no mapped group", "groups": groups[:20]})
@@ -226,9 +238,12 @@ def _finish(id_claims: dict, userinfo: dict | None, sign_in):
             user.role = role
             # As for a role changed by an admin: sessions under the old role end.
             end_user_sessions(user_id=user.id, now=utcnow(), reason="role")
-    email = claims.get("email")
-    if isinstance(email, str) and email and claims.get("email_verified") is not False:
-        user.email = email[:255]   # the address PagerDuty finds the on-call CMOC by
+    # The address PagerDuty finds the on-call CMOC by: only one the provider says it verified
+    # (the address and its flag from the same answer).
+    source = userinfo if userinfo and userinfo.get("email") else id_claims
+    email = source.get("email")
+    if isinstance(email, str) and email and source.get("email_verified") is True:
+        user.email = email[:255]
     db.session.commit()
     return sign_in(user, method="oidc", next_url=session.pop("oidc_next", None))
 

@@ -237,3 +237,19 @@ def test_component_without_status_io_id_is_a_warning_on_draft_and_declare(live_a
     assert 'id="component-warning"' not in client.get(
         f"/incidents/{incident.id}/updates/new").get_data(as_text=True)
     assert db.session.get(Incident, incident.id) is not None
+
+
+# -- the incident issue's comment follows a hand-written status page text --------------------
+def test_the_gitlab_comment_follows_the_status_page_text_as_it_is_typed(client):
+    """Review finding: the derived comment must not be taken for a hand edit and freeze."""
+    incident = make_incident()
+    first = preview(client, incident, symptom="errors", texts={"statusio": "First words"})
+    assert first["texts"]["gitlab"] == "**Public update (S1)**\n\nFirst words"
+    assert first["rendered"]["gitlab"] == first["texts"]["gitlab"]
+    # What the browser sends next: the comment box as shown, beside its rendered twin.
+    data = form(symptom="errors", texts={"statusio": "First words, and then a lot more"})
+    data.update(text_gitlab=first["texts"]["gitlab"], rendered_gitlab=first["rendered"]["gitlab"],
+                edited_gitlab="0")
+    second = client.post(f"/incidents/{incident.id}/preview", data=data).json
+    assert second["texts"]["gitlab"] == ("**Public update (S1)**\n\n"
+                                         "First words, and then a lot more")

@@ -184,3 +184,42 @@ def test_a_made_up_username_is_corrected_once_the_claim_arrives(oidc_app, provid
     sign_in_via_provider(oidc_app.test_client())
     db.session.refresh(user)
     assert user.username == "alice"
+
+
+def test_a_userinfo_hiccup_never_demotes_a_known_user(oidc_app, provider):
+    """Review finding: GitLab's ID token has only direct groups; userinfo down must not lower
+    a CMOC to viewer (or lock them out) in the middle of an incident."""
+    provider.layout = "gitlab"
+    provider.user["groups"] = ["gitlab-com", "gitlab-com/support", "gitlab-com/support/cmoc"]
+    provider.user["groups_direct"] = ["gitlab-com/gl-infra"]   # only a viewer group directly
+    assert sign_in_via_provider(oidc_app.test_client()).status_code == 302
+    user = db.session.query(User).filter_by(username="grace").one()
+    assert user.role == "cmoc"
+    provider.mode = "userinfo_down"
+    assert sign_in_via_provider(oidc_app.test_client()).status_code == 302
+    db.session.refresh(user)
+    assert user.role == "cmoc"
+    # With userinfo answering, a real change of groups still applies.
+    provider.mode = "ok"
+    provider.user["groups"] = ["gitlab-com/gl-infra"]
+    sign_in_via_provider(oidc_app.test_client())
+    db.session.refresh(user)
+    assert user.role == "viewer"
+
+
+def test_only_a_verified_email_is_kept(oidc_app, provider):
+    provider.user["email"] = "grace@example.com"   # no email_verified: not trusted
+    sign_in_via_provider(oidc_app.test_client())
+    user = db.session.query(User).filter_by(username="grace").one()
+    assert user.email is None
+    provider.user["email_verified"] = True
+    sign_in_via_provider(oidc_app.test_client())
+    db.session.refresh(user)
+    assert user.email == "grace@example.com"
+
+
+def test_an_error_answer_nobody_asked_for_is_neither_shown_nor_audited(oidc_app):
+    response = oidc_app.test_client().get(
+        "/login/oidc/callback?error=access_denied&error_description=Call+us+at+555&state=x")
+    assert response.status_code == 400 and b"555" not in response.data
+    assert db.session.query(AuditEntry).filter_by(action="login.failed").count() == 0

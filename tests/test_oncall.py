@@ -185,3 +185,45 @@ def test_the_profile_keeps_the_email_pagerduty_knows(oncall_app, people):
     assert ok.status_code == 302
     db.session.refresh(people["carol"])
     assert people["carol"].email == "carol@example.com"
+    # Someone else's address is refused: it would route their on-call incidents here.
+    taken = client.post("/profile", data={"slack_user_id": "U0CAROL01",
+                                          "email": "ANA@example.com"})
+    assert taken.status_code == 400 and b"Another account has this email" in taken.data
+
+
+def test_two_accounts_with_the_on_call_email_get_nothing(oncall_app, people):
+    make_user("ana2", "cmoc", email="ana@example.com")   # e.g. set by an admin, or OIDC
+    incident = make_incident(people["carol"], cmoc_id=None, now=DAY + 9 * H).id
+    result = follow_oncall(oncall_app, now=DAY + 10 * H)
+    assert result["on_call"] == "Ana Lima" and result["user"] is None
+    assert owner(incident) is None
+
+
+def test_a_take_over_meanwhile_is_not_overwritten(oncall_app, people):
+    """The handover only moves an incident whose CMOC is still the one it read."""
+    from cmoc.services.oncall import hand_over
+
+    incident = make_incident(people["carol"], cmoc_id=None, now=DAY + 9 * H)
+    follow_oncall(oncall_app, now=DAY + 10 * H)   # Ana on call; the incident is hers
+    shift = current_shift(oncall_app.config, now=DAY + 10 * H)
+    row = db.session.get(Incident, incident.id)
+    row.cmoc_id = None
+    db.session.commit()
+    db.session.expire_all()
+    stale = db.session.get(Incident, incident.id)  # read: no CMOC
+    # Meanwhile Carol takes it over from another session.
+    from sqlalchemy import update as sql_update
+    with db.engine.begin() as connection:
+        connection.execute(sql_update(Incident).where(Incident.id == incident.id)
+                           .values(cmoc_id=people["carol"].id))
+    assert stale.cmoc_id is None
+    assert hand_over(shift=shift, to=people["ana"], now=DAY + 11 * H) == []
+    assert owner(incident.id) == "carol"
+
+
+def test_a_misconfigured_url_is_a_recorded_error_not_a_crash(oncall_app, people):
+    oncall_app.config["PAGERDUTY_API_URL"] = "http://api.pagerduty.com"   # the client wants https
+    result = follow_oncall(oncall_app, now=DAY + 10 * H)
+    assert result["error"] == "UrlError" and result["handed_over"] == []
+    out = oncall_app.test_cli_runner().invoke(args=["follow-oncall"])
+    assert out.exit_code == 1 and "error=UrlError" in out.output

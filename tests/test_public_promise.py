@@ -47,13 +47,13 @@ def test_slack_only_security_update_is_internal_and_keeps_the_reminder_asking(
     page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
     assert '<span class="badge internal"' in page
     assert 'id="first-public">none yet' in page and "0.0 min" not in page
-    assert 'id="public-pending"' in page and "went to Slack only" in page
+    assert 'id="public-pending"' in page and "went neither to the status page nor to X" in page
     assert "Last public update</dt><dd>none published yet" in page
     # The reminder keeps asking, and says why.
     sent_before = len(fakes.slack_messages)
     send_reminders(live_app, now=declared_due + 6 * MIN)
     reminder = fakes.slack_messages[sent_before]["text"]
-    assert "went to Slack only: the public has not been told" in reminder
+    assert "went neither to the status page nor to X: the public has not been told" in reminder
     assert f"/incidents/{incident.id}#no-public-post|No public post needed>" in reminder
     # The audit says it was internal.
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "update.publish"))

@@ -205,6 +205,9 @@ def compose_draft(
     if derived:
         texts["gitlab"] = comment_from_status_page(texts["statusio"],
                                                    severity=incident.severity_enum.value)
+        # The form keeps the rendered text beside each box and counts a box that differs from
+        # it as edited by hand: the derived comment must not look edited, or it would freeze.
+        rendered = {**rendered, "gitlab": texts["gitlab"]}
     if state is State.RESOLVED:
         next_at = None
     markers = settings.markers

@@ -20,7 +20,8 @@ from typing import Any
 
 import pagerduty
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cmoc.enums import Role
 from cmoc.extensions import db
@@ -63,7 +64,8 @@ def pagerduty_client(settings: OnCallSettings, *, timeout: float = 10.0
     verify: Any = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file \
         else True
     client = pagerduty.RestApiV2Client(settings.token, base_url=settings.api_url,
-                                       verify=verify, timeout=timeout)
+                                       verify=verify)
+    client.timeout = timeout   # the client sends its own attribute (60 s), not httpx's
     # The clock asks again in a few minutes: no long in-call retry loops (the client's
     # default retries a 429 without limit, with a doubling cooldown).
     client.max_network_attempts = 1
@@ -119,10 +121,11 @@ def refresh_oncall(config: dict[str, Any], *, now: datetime,
     try:
         shift = fetch_shift(client or pagerduty_client(settings),
                             schedule_id=settings.schedule_id, now=now)
-    except (pagerduty.Error, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 — pagerduty.Error, UrlError, httpx errors alike
         # Tolerated: the last answer stays good until its shift ends.
         row.error = _error_text(exc)
-        log.warning("follow-oncall: PagerDuty could not be asked: %s", row.error)
+        log.warning("follow-oncall: PagerDuty could not be asked: %s", row.error,
+                    exc_info=not isinstance(exc, pagerduty.Error))
     else:
         row.error = None
         row.fetched_at = now
@@ -131,7 +134,12 @@ def refresh_oncall(config: dict[str, Any], *, now: datetime,
         row.email = shift.email if shift else None
         row.shift_start = shift.start if shift else None
         row.shift_end = shift.end if shift else None
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # `cmoc follow-oncall` and the clock wrote the first row at once: theirs stands.
+        db.session.rollback()
+        return db.session.get(OnCall, settings.schedule_id)
     return row
 
 
@@ -155,12 +163,14 @@ def current_shift(config: dict[str, Any], *, now: datetime) -> OnCall | None:
 
 
 def cmoc_for(email: str | None) -> User | None:
-    """The active cmoc user (CMOC role or above) with this email, case-insensitively."""
+    """The active cmoc user (CMOC role or above) with this email, case-insensitively; None
+    when none or several have it (ambiguous: nobody is handed anything)."""
     if not email:
         return None
-    users = db.session.scalars(select(User).where(
-        func.lower(User.email) == email.strip().lower(), User.active.is_(True))).all()
-    return next((u for u in users if u.can(Role.CMOC)), None)
+    users = [u for u in db.session.scalars(select(User).where(
+        func.lower(User.email) == email.strip().lower(), User.active.is_(True)))
+        if u.can(Role.CMOC)]
+    return users[0] if len(users) == 1 else None
 
 
 def _owner_since(incident: Incident) -> datetime:
@@ -175,14 +185,20 @@ def hand_over(*, shift: OnCall, to: User, now: datetime) -> list[int]:
     incidents = db.session.scalars(select(Incident).where(
         Incident.resolved_at.is_(None)).order_by(Incident.id)).all()
     for incident in incidents:
-        if incident.cmoc_id == to.id:
+        seen = incident.cmoc_id
+        if seen == to.id:
             continue
-        if incident.cmoc_id is not None and shift.shift_start is not None \
-                and _owner_since(incident) >= shift.shift_start:
-            continue   # taken over during this shift: theirs until the next one
+        if seen is not None and (shift.shift_start is None
+                                 or _owner_since(incident) >= shift.shift_start):
+            continue   # taken over (or declared) during this shift: theirs until the next one
         previous = incident.cmoc.username if incident.cmoc else None
         until = fmt_utc(shift.shift_end, with_date=False) if shift.shift_end else None
-        incident.cmoc_id = to.id
+        # Only if nobody took it over meanwhile (a click in the web, another pass).
+        owner_is = Incident.cmoc_id.is_(None) if seen is None else Incident.cmoc_id == seen
+        moved_now = db.session.execute(update(Incident).where(
+            Incident.id == incident.id, owner_is).values(cmoc_id=to.id)).rowcount
+        if moved_now != 1:
+            continue
         db.session.add(IncidentEvent(
             incident_id=incident.id, kind="oncall_handover", created_at=now,
             detail={"from": previous, "to": to.username, "until": until,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import func, select
+
 from cmoc.extensions import db
 from cmoc.models import User
 from cmoc.services.audit import record
@@ -23,6 +25,11 @@ def update_profile(*, user: User, slack_user_id: str, email: str) -> dict[str, s
                                    "Copy member ID).")
     if email and (len(email) > 255 or not EMAIL.match(email)):
         errors["email"] = "Enter an email address like name@example.com."
+    elif email and db.session.scalar(select(User.id).where(
+            func.lower(User.email) == email.lower(), User.id != user.id,
+            User.active.is_(True)).limit(1)):
+        # One address, one person: PagerDuty's on-call CMOC is found by it.
+        errors["email"] = "Another account has this email address. Ask an admin."
     if errors:
         return errors
     current = {"slack_user_id": user.slack_user_id, "email": user.email}

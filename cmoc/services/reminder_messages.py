@@ -75,7 +75,8 @@ def reminder_message(*, incident: Incident, kind: str, now: datetime, base_url: 
     if internal_at and (incident.last_published_at is None
                         or internal_at > incident.last_published_at):
         lines.append(
-            f"The last update ({fmt_utc(internal_at, with_date=False)}) went to Slack only: "
+            f"The last update ({fmt_utc(internal_at, with_date=False)}) went neither to the "
+            "status page nor to X: "
             "the public has not been told. Post a public update, or record that none is "
             f"needed: <{root}#no-public-post|No public post needed>")
     if handover:

@@ -42,7 +42,7 @@
       var tt = window.twitterText;
       var box = field("text_twitter");
       if (!tt || !box) { return null; }
-      var text = box.value;
+      var text = box.value.trim();   // the server counts the text as it is saved: stripped
       var token = form.dataset.token;
       var legend = byId("token-legend");
       var nextText = legend && !legend.hidden ? byId("token-value").textContent.trim() : "";

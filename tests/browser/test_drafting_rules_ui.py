@@ -191,7 +191,8 @@ def test_finding5_slack_only_is_internal_until_a_decision_is_recorded(live_serve
     expect(status_of(page, "Slack")).to_have_text("Sent", timeout=WAIT)
     expect(page.locator(".timeline .badge.internal")).to_have_count(1)
     expect(page.locator("#first-public")).to_have_text("none yet")
-    expect(page.locator("#public-pending")).to_contain_text("went to Slack only")
+    expect(page.locator("#public-pending")).to_contain_text(
+        "went neither to the status page nor to X")
     expect(page.locator("#comms")).not_to_contain_text("0.0 min")
     screenshot(page, "incident-internal-update.png")
     page.fill("#reason", "Security issue: the IM keeps it internal until the fix ships")
