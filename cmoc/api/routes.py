@@ -19,6 +19,7 @@ from cmoc.api.schemas import (
     UpdateOut,
 )
 from cmoc.api.serialize import incident_out, incident_summary, update_out
+from cmoc.api.slack_spec import with_slack
 from cmoc.enums import CHANNELS
 from cmoc.extensions import db
 from cmoc.models import Incident, Update
@@ -249,11 +250,12 @@ def retry_update(incident_id: int, update_id: int):
 
 @bp.get("/openapi.json")
 def openapi_document():
-    """The OpenAPI 3.1 document, generated from the route decorators and schemas."""
-    return spec.spec
+    """The OpenAPI 3.1 document, generated from the route decorators and schemas, plus the
+    Slack endpoints (signed by Slack, not token-authenticated)."""
+    return with_slack(spec.spec)
 
 
 @bp.get("/docs")
 def docs():
     """A readable page of the OpenAPI document (no external scripts)."""
-    return render_template("api_docs.html", spec=spec.spec)
+    return render_template("api_docs.html", spec=with_slack(spec.spec))

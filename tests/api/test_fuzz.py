@@ -18,7 +18,10 @@ def test_no_input_causes_a_server_error(app):
     token = token_for("cmoc", "fuzzer")
     make_incident()  # incident 1 exists, so ids hit real rows as well as 404s
     auth = {"Authorization": f"Bearer {token}"}
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=auth)
+    # The token API (the Slack endpoints in the document have their own fuzz, signed by Slack:
+    # tests/test_slack_fuzz.py).
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=auth) \
+        .include(path_regex="^/api/v1/")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 6
     seen: dict[str, set[int]] = {}
