@@ -10,5 +10,8 @@ worker_class = "gthread"
 timeout = 60
 graceful_timeout = 30
 accesslog = "-"
+# The access log redacts credential-like query parameters (`?access_token=...`): cmoc refuses
+# tokens there, but would otherwise still write them to the log.
+logger_class = "cmoc.access_log.RedactingLogger"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

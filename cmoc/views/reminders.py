@@ -11,6 +11,7 @@ from flask_login import current_user
 from cmoc.auth import role_required, safe_next
 from cmoc.enums import Role
 from cmoc.extensions import db
+from cmoc.parsing import parse_int
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
 from cmoc.services.promises import (
@@ -31,8 +32,8 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
 @role_required(Role.CMOC)
 def snooze_incident(incident_id: int):
     incident = incident_or_404(incident_id)
-    raw = request.form.get("minutes", "")
-    minutes = int(raw) if raw.isdigit() and len(raw) < 4 else 0
+    # 0 (refused by the service with its own message) for anything not 1..60 in ASCII digits.
+    minutes = parse_int(request.form.get("minutes"), lo=1, hi=60) or 0
     try:
         snooze(incident=incident, minutes=minutes, actor=current_user, now=utcnow(),
                break_promise=request.form.get("break_promise") == "1")
