@@ -5,7 +5,7 @@ request carrying what must be refused (a control character, nesting past the bou
 body) writes nothing: nor does any refused (4xx) request, audit and throttle rows aside.
 
 Runs on PostgreSQL too when CMOC_TEST_DATABASE_URL is set. `CMOC_HOSTILE_EXAMPLES` (per test,
-default 250) runs it longer."""
+default 400) runs it longer."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from cmoc.services.tokens import create_token
 from cmoc.timeutil import utcnow
 from tests.factories import login, make_incident, make_user
 
-EXAMPLES = int(os.environ.get("CMOC_HOSTILE_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("CMOC_HOSTILE_EXAMPLES", "400"))
 
 
 def fuzz_settings(examples: int) -> settings:
