@@ -25,6 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from cmoc.cadence import MAX_MINUTES, ConfigError
 from cmoc.enums import CHANNELS, Severity, State, Status
+from cmoc.parsing import parse_int
 from cmoc.texts import NEXT_UPDATE
 from cmoc.tweet import weighted_length
 from cmoc.wording import clause, sentence, strip_lead
@@ -284,8 +285,7 @@ def clean_variables(
             continue
         if len(value) > var.max_length:
             errors[var.name] = f"{var.label} is too long ({len(value)} > {var.max_length})."
-        elif var.kind == "minutes" and (not value.isdigit()
-                                        or not 1 <= int(value) <= MAX_MINUTES):
+        elif var.kind == "minutes" and parse_int(value, lo=1, hi=MAX_MINUTES) is None:
             errors[var.name] = f"{var.label} must be a whole number of minutes (1–1440)."
     return values, errors
 
@@ -314,5 +314,6 @@ def render(
             value = str(data.get(var.default_from) or "")
         if not value and var.required:
             value = f"[{var.name}]"
-        data[var.name] = int(value) if var.kind == "minutes" and value.isdigit() else value
+        number = parse_int(value, lo=1, hi=MAX_MINUTES) if var.kind == "minutes" else None
+        data[var.name] = number if number is not None else value
     return {channel: tidy(source.render(data)) for channel, source in template.sources.items()}

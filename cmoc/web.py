@@ -15,6 +15,9 @@ from cmoc.timeutil import fmt_duration, fmt_utc, utcnow
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
        "object-src 'none'")
+# Browser features cmoc never uses, off for its pages and anything they could embed.
+PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), "
+                      "magnetometer=(), microphone=(), payment=(), usb=()")
 
 
 class UTCJSONProvider(DefaultJSONProvider):
@@ -28,8 +31,11 @@ class UTCJSONProvider(DefaultJSONProvider):
 
 
 def init_app(app: Flask) -> None:
+    from cmoc import input_guard
     from cmoc.views import display, load_views
 
+    # First: the id converter must be in place before any blueprint adds its rules.
+    input_guard.init_app(app)
     app.json = UTCJSONProvider(app)
     app.register_blueprint(load_views())
     app.jinja_env.filters["utc"] = fmt_utc
@@ -62,8 +68,10 @@ def _security_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
     if current_app.config.get("SESSION_COOKIE_SECURE"):
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        response.headers.setdefault("Strict-Transport-Security",
+                                    "max-age=31536000; includeSubDomains")
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response

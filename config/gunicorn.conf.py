@@ -10,6 +10,9 @@ worker_class = "gthread"
 timeout = 60
 graceful_timeout = 30
 accesslog = "-"
+# The access log redacts credential-like query parameters (`?access_token=...`): cmoc refuses
+# tokens there, but would otherwise still write them to the log.
+logger_class = "cmoc.access_log.RedactingLogger"
 errorlog = "-"
 # gunicorn trusts no X-Forwarded-* header itself (it never resolves X-Forwarded-For anyway):
 # the app applies them, for CMOC_TRUSTED_PROXIES hops only (Werkzeug's ProxyFix), so one

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 Severity = Literal["S1", "S2", "S3", "S4"]
 State = Literal["investigating", "identified", "monitoring", "resolved"]
@@ -63,9 +63,9 @@ class Texts(Strict):
 class Notify(Strict):
     """Whether status.io notifies its subscribers of this update (each default: on)."""
 
-    email: bool | None = None
-    sms: bool | None = None
-    webhook: bool | None = None
+    email: StrictBool | None = None
+    sms: StrictBool | None = None
+    webhook: StrictBool | None = None
 
 
 class UpdateCreate(Strict):
@@ -82,10 +82,11 @@ class UpdateCreate(Strict):
         "over 280, an unfilled [placeholder]) refuses the publish with 422 naming it; leave "
         "it out to publish the others."))
     notify: Notify | None = None
-    next_update_in_minutes: int | None = Field(default=None, ge=1, le=1440)
-    publish: bool = False
+    # Strict: true, "5" and 5.0 are refused rather than read as 1 or 5.
+    next_update_in_minutes: StrictInt | None = Field(default=None, ge=1, le=1440)
+    publish: StrictBool = False
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=64)
-    confirm_public: bool = Field(default=False, description=(
+    confirm_public: StrictBool = Field(default=False, description=(
         "Required to post a security issue on the public channels (status.io, X)."))
 
 

@@ -32,6 +32,7 @@ from cmoc.messages import (
     render,
 )
 from cmoc.models import Incident, Update, User
+from cmoc.parsing import parse_int
 from cmoc.services import ValidationError
 from cmoc.services.audit import record
 from cmoc.services.draft_fields import (  # noqa: F401  (allowed_states is used from here)
@@ -160,12 +161,10 @@ def compose_draft(
     if raw_minutes:
         if state is State.RESOLVED:
             errors["next_update_minutes"] = "A resolved incident has no next update."
-        elif not raw_minutes.isdigit() or not 1 <= int(raw_minutes) <= MAX_MINUTES:
+        elif (minutes := parse_int(raw_minutes, lo=1, hi=MAX_MINUTES)) is None:
             errors["next_update_minutes"] = (
                 "Next update must be in 1 to 1440 minutes (24 hours); leave empty for the "
                 "cadence.")
-        else:
-            minutes = int(raw_minutes)
 
     channels = clean_channels(draft.channels, errors)
     internal = not channels & set(PUBLIC_CHANNELS)

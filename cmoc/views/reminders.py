@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from cmoc.auth import role_required, safe_next
 from cmoc.enums import Role
+from cmoc.parsing import parse_int
 from cmoc.services import ValidationError
 from cmoc.services.profile import update_profile
 from cmoc.services.promises import (
@@ -27,8 +28,8 @@ from cmoc.views.sessions import sessions_context
 @role_required(Role.CMOC)
 def snooze_incident(incident_id: int):
     incident = incident_or_404(incident_id)
-    raw = request.form.get("minutes", "")
-    minutes = int(raw) if raw.isdigit() and len(raw) < 4 else 0
+    # 0 (refused by the service with its own message) for anything not 1..60 in ASCII digits.
+    minutes = parse_int(request.form.get("minutes"), lo=1, hi=60) or 0
     try:
         snooze(incident=incident, minutes=minutes, actor=current_user, now=utcnow(),
                break_promise=request.form.get("break_promise") == "1")

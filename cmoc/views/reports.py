@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from flask import Response, render_template, request
+from flask import Response, abort, render_template, request
 
 from cmoc.auth import role_required
 from cmoc.csvexport import csv_text
 from cmoc.enums import Role
+from cmoc.parsing import DB_INT_MAX, BadDay, parse_day, parse_int
 from cmoc.services.audit import AuditFilter, audit_csv, query_audit
 from cmoc.services.audit_pages import audit_page
 from cmoc.services.metrics import report
@@ -17,25 +18,25 @@ from cmoc.views import bp
 from cmoc.views.audit_diff import audit_changes
 
 
-def _date(value: str | None) -> datetime | None:
+def _date(name: str) -> datetime | None:
+    """The day the query argument `name` gives; 400 naming it when it is not a sane day."""
     try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC) if value else None
-    except ValueError:
-        return None
+        return parse_day(request.args.get(name))
+    except BadDay as exc:
+        abort(400, description=f"“{name}”: {exc}")
 
 
 def _audit_filter() -> AuditFilter:
-    until = _date(request.args.get("until"))
+    until = _date("until")
     return AuditFilter(action=request.args.get("action", "")[:48],
                        actor=request.args.get("actor", "")[:64],
                        target=request.args.get("target", "")[:100],
-                       since=_date(request.args.get("since")),
+                       since=_date("since"),
                        until=until + timedelta(days=1) if until else None)
 
 
 def _entry_id(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return parse_int(request.args.get(name), lo=1, hi=DB_INT_MAX)
 
 
 @bp.get("/admin/audit")
@@ -58,8 +59,8 @@ def audit_export():
 
 def _period() -> tuple[datetime, datetime]:
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    since = _date(request.args.get("since")) or today - timedelta(days=30)
-    until = (_date(request.args.get("until")) or today) + timedelta(days=1)
+    since = _date("since") or today - timedelta(days=30)
+    until = (_date("until") or today) + timedelta(days=1)
     return since, until
 
 
