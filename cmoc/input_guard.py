@@ -79,6 +79,11 @@ def _fields():
     # Only a form body is parsed as one: touching request.form on any other body would apply
     # the form size limit to it (a large webhook would be refused as too large).
     is_form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+    if request.mimetype == "application/x-www-form-urlencoded":
+        # Keep the raw body: a signed request (Slack's) is checked over the exact bytes, and
+        # parsing the form from the stream would leave nothing to check. The form is then
+        # parsed from this copy.
+        request.get_data(cache=True)
     sources = [request.args] + ([request.form] if is_form else [])
     for source in sources:
         for key, values in source.lists():
