@@ -47,6 +47,9 @@ def test_every_page_has_no_csp_violation(live_server, page):
 
 
 def test_sign_in_with_the_identity_provider(live_server, page, provider):
+    # The redirect URI is built from CMOC_BASE_URL (the address registered at the provider):
+    # here, the live server's own.
+    live_server.app.config["BASE_URL"] = live_server.url
     page.goto(live_server.url + "/login")
     page.click("#oidc-login")
     expect(page).to_have_url(live_server.url + "/")
