@@ -115,3 +115,17 @@ def test_signed_hostile_payloads_and_commands_never_500(fuzz_app, fakes):
     click()
     command()
     odd_payload()
+
+
+def test_a_click_naming_no_incident_is_told_not_a_500(fuzz_app, fakes):
+    """Found by the fuzz above on a loaded machine: a signed click whose value names an
+    incident that does not exist made the claim's insert fail on the foreign key, and the
+    "already claimed" path then read a claim that was never there."""
+    client = fuzz_app.test_client()
+    body = click_body(user="U0CAROL01", action_id="snooze",
+                      value='{"incident":999999,"due":0}',
+                      response_url=f"{fakes.url}/slack/response/1")
+    assert post(client, "/slack/actions", body).status_code == 200
+    wait_for_background(fuzz_app)
+    assert any("does not exist" in (r.get("text") or "")
+               for r in fakes.slack_api.responses), fakes.slack_api.responses

@@ -79,7 +79,7 @@ def may_act(user: User | None) -> bool:
 
 
 def claim(*, action: str, ref: ActionRef, user: User, slack_user_id: str,
-          now: datetime) -> tuple[SlackAction, bool]:
+          now: datetime) -> tuple[SlackAction | None, bool]:
     """(row, True) when this click acts; (the earlier row, False) when another already did or
     is doing it. A refused or failed action may be claimed again, and so may one left pending
     for over two minutes (acting takes a second; the deliveries run after it)."""
@@ -101,7 +101,8 @@ def claim(*, action: str, ref: ActionRef, user: User, slack_user_id: str,
                 created_at=now, finished_at=None, detail=None)).rowcount
     db.session.commit()
     existing = db.session.scalar(select(SlackAction).where(SlackAction.key == key))
-    return existing, bool(again)
+    # None: the insert failed for another reason than an earlier claim (nothing to act on).
+    return existing, bool(again) and existing is not None
 
 
 def already(row: SlackAction) -> str:

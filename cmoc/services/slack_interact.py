@@ -21,7 +21,7 @@ from cmoc.channels.http import make_session
 from cmoc.channels.registry import channel_settings, http_timeout
 from cmoc.channels.slack import Slack, escape
 from cmoc.extensions import db
-from cmoc.models import SlackAction
+from cmoc.models import Incident, SlackAction
 from cmoc.services.delivering import run_deliveries
 from cmoc.services.drafts import DraftSettings
 from cmoc.services.slack_actions import (
@@ -92,8 +92,17 @@ def answer_click(app: Flask, *, slack_user_id: str, action_id: str, value: Any,
         _in_background(app, _respond, app, reply, {"response_type": "ephemeral",
                                                    "replace_original": False, "text": text})
         return
+    if db.session.get(Incident, ref.incident_id) is None:
+        # A forged or stale value naming no incident: nothing to claim (the claim's foreign
+        # key would refuse it, and there would be no earlier claim to point to).
+        _in_background(app, _respond, app, reply, {"response_type": "ephemeral",
+                                                   "replace_original": False,
+                                                   "text": "This incident does not exist."})
+        return
     row, won = claim(action=action_id, ref=ref, user=user, slack_user_id=slack_user_id,
                      now=now)
+    if row is None:
+        return
     if not won:
         _in_background(app, _respond, app, reply, {"response_type": "ephemeral",
                                                    "replace_original": False,
