@@ -9,6 +9,20 @@ import time
 from contextlib import contextmanager
 
 
+def wait_until_up(url: str, *, tries: int = 300) -> None:
+    """Waits for a just-started server to answer /healthz (0.1 s between tries)."""
+    import time
+
+    import requests
+
+    for _ in range(tries):
+        try:
+            requests.get(url + "/healthz", timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

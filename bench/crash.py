@@ -27,7 +27,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from bench._fakes import free_port
+from bench._fakes import free_port, wait_until_up
 from cmoc import ROOT, create_app
 from cmoc.extensions import db
 from cmoc.fake_apis import fake_env
@@ -89,12 +89,7 @@ def run(lease: int, resume: int) -> dict[str, float]:
         clock = start([str(BIN / "cmoc"), "clock"], env)
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
-                try:
-                    requests.get(url + "/healthz", timeout=2)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.1)
+            wait_until_up(url)
             session = requests.Session()
             token = re.search(r'name="csrf_token" value="([^"]+)"',
                               session.get(url + "/login", timeout=30).text).group(1)

@@ -33,7 +33,7 @@ import requests
 from flask_migrate import upgrade
 from werkzeug.security import generate_password_hash
 
-from bench._fakes import fake_apis_process, free_port
+from bench._fakes import fake_apis_process, free_port, wait_until_up
 from cmoc import ROOT, create_app
 from cmoc.extensions import db
 from cmoc.fake_apis import fake_env
@@ -190,12 +190,7 @@ def main() -> None:
             cwd=ROOT, start_new_session=True, env={**env, "PORT": str(port), "HOST": "127.0.0.1"})
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
-                try:
-                    requests.get(url + "/healthz", timeout=2)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.1)
+            wait_until_up(url)
             session, _ = sign_in(url)
             cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
             print(f"{args.watchers} watchers (half dashboard, half incident page), a request "

@@ -32,6 +32,18 @@ def sandbox():
                            channels=CHANNELS, labels=CHANNEL_LABELS, slack_markup=slack_markup)
 
 
+def _ask_sandbox(call, done: str):
+    """Calls the sandbox's control API; says what happened (or that it is unreachable) and
+    goes back to the Sandbox page."""
+    try:
+        call()
+    except SandboxUnavailable as exc:
+        flash(str(exc), "error")
+    else:
+        flash(done, "success")
+    return redirect(url_for("web.sandbox"))
+
+
 @bp.post("/sandbox/faults")
 @role_required(Role.CMOC)
 def sandbox_fault():
@@ -40,36 +52,22 @@ def sandbox_fault():
     if channel not in CHANNELS or kind not in FAULT_KINDS or times not in ("1", "2", "3"):
         flash("Choose a channel, a failure and how many times (1–3).", "error")
         return redirect(url_for("web.sandbox"))
-    try:
-        inject_fault(current_app.config, channel=channel, kind=kind, times=int(times))
-    except SandboxUnavailable as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"The sandbox's {CHANNEL_LABELS[channel]} will answer the next {times} post(s) "
-              f"with: {FAULT_KINDS[kind][0]}.", "success")
-    return redirect(url_for("web.sandbox"))
+    return _ask_sandbox(
+        lambda: inject_fault(current_app.config, channel=channel, kind=kind, times=int(times)),
+        f"The sandbox's {CHANNEL_LABELS[channel]} will answer the next {times} post(s) "
+        f"with: {FAULT_KINDS[kind][0]}.")
 
 
 @bp.post("/sandbox/faults/clear")
 @role_required(Role.CMOC)
 def sandbox_clear_faults():
-    try:
-        clear_faults(current_app.config)
-    except SandboxUnavailable as exc:
-        flash(str(exc), "error")
-    else:
-        flash("No failures pending: the sandbox answers normally again.", "success")
-    return redirect(url_for("web.sandbox"))
+    return _ask_sandbox(lambda: clear_faults(current_app.config),
+                        "No failures pending: the sandbox answers normally again.")
 
 
 @bp.post("/sandbox/reset")
 @role_required(Role.ADMIN)
 def sandbox_reset():
-    try:
-        reset(current_app.config)
-    except SandboxUnavailable as exc:
-        flash(str(exc), "error")
-    else:
-        flash("The sandbox was emptied. Incidents already posted to it can no longer be "
-              "updated there: declare new ones to practise.", "success")
-    return redirect(url_for("web.sandbox"))
+    return _ask_sandbox(lambda: reset(current_app.config),
+                        "The sandbox was emptied. Incidents already posted to it can no longer "
+                        "be updated there: declare new ones to practise.")
