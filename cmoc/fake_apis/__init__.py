@@ -52,6 +52,13 @@ class Fault:
     apply: bool = False       # carry out the request first, then answer with the fault
     drop: bool = False        # break the connection mid-answer instead of answering
     method: str | None = None  # only requests with this method (None: any)
+    where: dict[str, Any] | None = None  # only requests whose body has these values
+
+    def matches(self, service: str, rest: str, method: str, body: Any) -> bool:
+        return (self.service == service and rest.endswith(self.path) and self.times > 0
+                and self.method in (None, method)
+                and all(isinstance(body, dict) and body.get(k) == v
+                        for k, v in (self.where or {}).items()))
 
 
 @dataclass
@@ -190,9 +197,8 @@ class FakeApis:
                                           dict(request.headers), body, request.args.to_dict()))
             if self.keep_requests is not None and len(self.requests) > self.keep_requests:
                 del self.requests[:-self.keep_requests]
-            fault = next((f for f in self.faults if f.service == service
-                          and rest.endswith(f.path) and f.times > 0
-                          and f.method in (None, request.method)), None)
+            fault = next((f for f in self.faults
+                          if f.matches(service, rest, request.method, body)), None)
             if fault:
                 fault.times -= 1
         time.sleep(self.latency.get(service, 0.0))

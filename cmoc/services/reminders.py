@@ -13,18 +13,14 @@ and the escalation still are.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cmoc.cadence import Cadence
-from cmoc.channels.http import make_session
-from cmoc.channels.registry import channel_settings, http_timeout
-from cmoc.channels.slack import Slack
 from cmoc.enums import State
 from cmoc.extensions import db
 from cmoc.models import Incident, IncidentEvent, Reminder, User
@@ -32,21 +28,16 @@ from cmoc.services.audit import record
 from cmoc.services.drafts import DraftSettings
 from cmoc.services.presence import drafting_now
 from cmoc.services.promises import SNOOZE_CHOICES, snooze  # noqa: F401  (moved; re-exported)
-from cmoc.services.reminder_messages import (  # noqa: F401  (reminder_message re-exported)
+from cmoc.services.reminder_messages import (  # noqa: F401  (re-exported)
     reminder_context,
     reminder_message,
     reminder_target,
 )
+from cmoc.services.reminder_sending import RETRY_AFTER, send_claimed
 from cmoc.services.slack_blocks import NmuPreview, nmu_preview, reminder_blocks
-from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-SEND_WORKERS = 8
-REMINDER_EVENT = "cmoc_reminder"
 MAX_ATTEMPTS = 3
-RETRY_AFTER = timedelta(seconds=30)
-NOBODY = ("Nobody to remind: set your Slack member id on your profile, or "
-          "SLACK_REMINDER_CHANNEL (and SLACK_ESCALATION_CHANNEL for escalations).")
 
 
 @dataclass(frozen=True)
@@ -115,11 +106,14 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
             counts["claimed"] += 1
             counts["superseded"] += len(claim) - 1
             to_send.append(next(r.id for r in claim if r.status == "sending"))
-        # Failed sends are tried again (bounded). One that got no clear answer, and a claim
-        # left in flight by a dead clock, are looked up in Slack before they are sent again.
+        # Failed sends are tried again (bounded) once their wait is over. One that got no clear
+        # answer, and a claim left in flight by a dead clock, are looked up in Slack before
+        # they are sent again.
         retry = db.session.execute(
-            update(Reminder).where(Reminder.status == "failed", Reminder.attempts < MAX_ATTEMPTS,
-                                   Reminder.updated_at <= now - RETRY_AFTER)
+            update(Reminder).where(
+                Reminder.status == "failed", Reminder.attempts < MAX_ATTEMPTS,
+                or_(Reminder.retry_at <= now,
+                    and_(Reminder.retry_at.is_(None), Reminder.updated_at <= now - RETRY_AFTER)))
             .values(status="sending", updated_at=now)
             .returning(Reminder.id, Reminder.outcome_unknown)).all()
         stale = db.session.execute(
@@ -131,17 +125,11 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
         to_send.extend(stale)
         look_first = set(stale) | {rid for rid, unknown in retry if unknown}
         db.session.remove()
-    if to_send:
-        workers = min(SEND_WORKERS, len(to_send))
-        settings = channel_settings(config)
-        slack = Slack(session=make_session(timeout=http_timeout(config), pool_maxsize=workers),
-                      base_url=settings["SLACK_API_URL"],
-                      token=settings.get("SLACK_BOT_TOKEN"), channel=None, group_id=None)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remind") as pool:
-            for status in pool.map(lambda rid: _send_one(app, slack, rid, now=now,
-                                                         look_first=rid in look_first),
-                                   to_send):
-                counts[status] = counts.get(status, 0) + 1
+    counts.update(send_claimed(
+        app, to_send, look_first=look_first, now=now,
+        build_blocks=lambda incident, text, draft_id: reminder_blocks(
+            incident=incident, text=text, base_url=config["BASE_URL"], draft_id=draft_id,
+            preview=_nmu_preview(app, incident, now))))
     return counts
 
 
@@ -181,63 +169,6 @@ def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
     return won
 
 
-def _send_one(app: Flask, slack: Slack, reminder_id: int, *, now: datetime,
-              look_first: bool) -> str:
-    """Sends one claimed reminder, after looking for it in Slack when an earlier attempt may
-    have posted it."""
-    with app.app_context():
-        try:
-            reminder = db.session.get(Reminder, reminder_id)
-            incident = db.session.get(Incident, reminder.incident_id)
-            if incident.resolved_at is not None or incident.next_update_due_at != reminder.due_at:
-                # Resolved, published or snoozed since the claim: never remind.
-                return _record(reminder, "cancelled", now=now,
-                               error="Incident resolved, updated or snoozed before sending.")
-            config = channel_settings(app.config)
-            target = reminder_target(incident, config, reminder.kind)
-            context = reminder_context(incident)
-            text = reminder_message(incident=incident, kind=reminder.kind, now=now,
-                                    base_url=config["BASE_URL"],
-                                    mention=config.get("SLACK_ESCALATION_MENTION"), **context)
-            payload = reminder.payload if look_first and reminder.payload else {
-                "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
-                "blocks": reminder_blocks(
-                    incident=incident, text=text, base_url=config["BASE_URL"],
-                    draft_id=context["draft_id"], preview=_nmu_preview(app, incident, now)),
-                "unfurl_links": False,
-                "metadata": {"event_type": REMINDER_EVENT,
-                             "event_payload": {"reminder_id": reminder.id}}}
-            reminder.payload = payload
-            reminder.target = target
-            if not slack.token:
-                return _record(reminder, "dry_run", now=now,
-                               error="Dry-run: SLACK_BOT_TOKEN is not set.")
-            if not target:
-                # Final: retrying cannot help until someone sets where reminders go; the
-                # dashboard shows it on the incident.
-                return _record(reminder, "undeliverable", now=now, error=NOBODY)
-            if look_first:
-                found = slack.find_existing(payload, since=reminder.created_at)
-                if found is not None and found.ok:
-                    reminder.external_id = found.external_id
-                    reminder.outcome_unknown = False
-                    return _record(reminder, "sent", now=now)
-                if found is not None:
-                    # Slack could not be asked: resending now might post it twice.
-                    reminder.outcome_unknown = True
-                    return _record(reminder, "failed", now=now,
-                                   error=f"Could not check Slack for it: {found.error}")
-            reminder.attempts += 1
-            result = slack.send(payload)
-            reminder.outcome_unknown = result.outcome_unknown
-            if result.ok:
-                reminder.external_id = result.external_id
-                return _record(reminder, "sent", now=now)
-            return _record(reminder, "failed", now=now, error=result.error)
-        finally:
-            db.session.remove()
-
-
 def _nmu_preview(app: Flask, incident: Incident, now: datetime) -> NmuPreview | None:
     """The "no material updates" texts for the button's confirmation; a reminder goes out
     without that button rather than not at all if they cannot be rendered."""
@@ -246,16 +177,6 @@ def _nmu_preview(app: Flask, incident: Incident, now: datetime) -> NmuPreview | 
     except Exception:
         log.exception("No material updates preview failed for incident %s", incident.id)
         return None
-
-
-def _record(reminder: Reminder, status: str, *, now: datetime, error: str | None = None) -> str:
-    reminder.status = status
-    reminder.error = error
-    reminder.updated_at = now
-    if status == "sent":
-        reminder.sent_at = utcnow()  # when it really went out, for the lag figures
-    db.session.commit()
-    return status
 
 
 def reminder_problems(incident_ids: list[int]) -> dict[int, str]:

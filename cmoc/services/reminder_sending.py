@@ -1,0 +1,214 @@
+"""Sends claimed reminders in bulk: prepared and recorded in batches, posted over a bounded
+pool, with Slack's Retry-After honoured per target.
+
+Each batch is recorded (payload, target, attempt) and committed before any of it is posted, so
+a crash mid-pass leaves rows in `sending` that the next pass looks up in Slack before sending
+again. Only the pool's threads talk to Slack and only the calling thread talks to the database:
+a reminder costs one HTTP call plus its share of a few batched statements. When Slack answers
+429 for a target (a channel or a DM), the rest of that target's reminders wait out its
+Retry-After (they are retried at that time, not counted as attempts) while reminders for other
+targets go on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from cmoc.channels.http import make_session
+from cmoc.channels.registry import channel_settings, http_timeout
+from cmoc.channels.slack import Slack
+from cmoc.extensions import db
+from cmoc.models import Incident, Reminder
+from cmoc.services.reminder_messages import reminder_contexts, reminder_message, reminder_target
+from cmoc.timeutil import utcnow
+
+SEND_WORKERS = 16
+BATCH = 500            # reminders prepared and recorded per commit before they are posted
+SETTLE_EVERY = 250     # outcomes recorded per commit
+REMINDER_EVENT = "cmoc_reminder"
+# A failed send is tried again this long after, unless Slack said how long to wait.
+RETRY_AFTER = timedelta(seconds=30)
+NOBODY = ("Nobody to remind: set your Slack member id on your profile, or "
+          "SLACK_REMINDER_CHANNEL (and SLACK_ESCALATION_CHANNEL for escalations).")
+
+
+class HoldOff:
+    """Targets Slack asked us to leave alone (429 with Retry-After), on the passes' clock (a
+    pass's `now`), kept on the app so the clock's next passes honour it too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, datetime] = {}
+
+    def left(self, target: str, now: datetime) -> float:
+        with self._lock:
+            until = self._until.get(target)
+        return max(0.0, (until - now).total_seconds()) if until else 0.0
+
+    def hold(self, target: str, now: datetime, seconds: float) -> None:
+        with self._lock:
+            until = now + timedelta(seconds=seconds)
+            self._until[target] = max(until, self._until.get(target, until))
+
+
+def holds(app: Flask) -> HoldOff:
+    return app.extensions.setdefault("cmoc_reminder_holds", HoldOff())
+
+
+@dataclass(frozen=True)
+class Job:
+    reminder_id: int
+    payload: dict[str, Any]
+    target: str
+    look_first: bool
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str                      # sent | failed
+    attempted: bool = False          # a post was made (counts toward MAX_ATTEMPTS)
+    external_id: str | None = None
+    error: str | None = None
+    outcome_unknown: bool | None = None  # None: leave as it was
+    wait: float | None = None        # seconds before it may be tried again
+    at: datetime | None = None       # when Slack answered (the lag figures use it)
+
+
+def send_claimed(app: Flask, reminder_ids: list[int], *, look_first: set[int], now: datetime,
+                 build_blocks) -> Counter:
+    """Sends the claimed reminders `reminder_ids` (status `sending`); returns outcome counts.
+    `build_blocks(incident, text, draft_id)` makes the message's blocks (buttons)."""
+    counts: Counter = Counter()
+    if not reminder_ids:
+        return counts
+    workers = min(SEND_WORKERS, len(reminder_ids))
+    settings = channel_settings(app.config)
+    slack = Slack(session=make_session(timeout=http_timeout(app.config), pool_maxsize=workers),
+                  base_url=settings["SLACK_API_URL"], token=settings.get("SLACK_BOT_TOKEN"),
+                  channel=None, group_id=None)
+    hold = holds(app)
+    with app.app_context(), ThreadPoolExecutor(workers, thread_name_prefix="remind") as pool:
+        try:
+            in_flight: list[tuple[Future, Job]] = []
+            for start in range(0, len(reminder_ids), BATCH):
+                batch = reminder_ids[start:start + BATCH]
+                jobs = _prepare(app, batch, slack=slack, look_first=look_first, now=now,
+                                counts=counts, build_blocks=build_blocks)
+                # The next batch is prepared while this one is posted.
+                _settle(in_flight, now=now, counts=counts)
+                in_flight = [(pool.submit(_deliver, slack, job, hold, now), job) for job in jobs]
+            _settle(in_flight, now=now, counts=counts)
+        finally:
+            db.session.remove()
+    return counts
+
+
+def _prepare(app: Flask, ids: list[int], *, slack: Slack, look_first: set[int], now: datetime,
+             counts: Counter, build_blocks) -> list[Job]:
+    """Loads a batch, settles what needs no post, records the rest's payload; one commit."""
+    config = channel_settings(app.config)
+    reminders = db.session.scalars(select(Reminder).where(Reminder.id.in_(ids)).options(
+        selectinload(Reminder.incident).selectinload(Incident.cmoc),
+        selectinload(Reminder.incident).selectinload(Incident.declared_by))).all()
+    live = {r.id: r.incident for r in reminders if r.incident.resolved_at is None
+            and r.incident.next_update_due_at == r.due_at}
+    contexts = reminder_contexts(list(live.values()))
+    jobs = []
+    for reminder in reminders:
+        incident = reminder.incident
+        if reminder.id not in live:
+            # Resolved, published or snoozed since the claim: never remind.
+            _close(reminder, "cancelled", now, "Incident resolved, updated or snoozed before "
+                   "sending.", counts)
+            continue
+        check = reminder.id in look_first
+        target = reminder_target(incident, config, reminder.kind)
+        if not (check and reminder.payload):
+            context = contexts[incident.id]
+            text = reminder_message(incident=incident, kind=reminder.kind, now=now,
+                                    base_url=config["BASE_URL"],
+                                    mention=config.get("SLACK_ESCALATION_MENTION"), **context)
+            reminder.payload = {
+                "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
+                "blocks": build_blocks(incident, text, context["draft_id"]),
+                "unfurl_links": False,
+                "metadata": {"event_type": REMINDER_EVENT,
+                             "event_payload": {"reminder_id": reminder.id}}}
+        reminder.target = target
+        if not slack.token:
+            _close(reminder, "dry_run", now, "Dry-run: SLACK_BOT_TOKEN is not set.", counts)
+        elif not target:
+            # Final: retrying cannot help until someone sets where reminders go; the
+            # dashboard shows it on the incident.
+            _close(reminder, "undeliverable", now, NOBODY, counts)
+        else:
+            reminder.updated_at = now
+            jobs.append(Job(reminder.id, reminder.payload, target, check,
+                            reminder.created_at))
+    db.session.commit()
+    return jobs
+
+
+def _deliver(slack: Slack, job: Job, hold: HoldOff, now: datetime) -> Outcome:
+    """Posts one reminder (in a pool thread: no database here), after looking for it in Slack
+    when an earlier attempt may have posted it."""
+    wait = hold.left(job.target, now)
+    if wait > 0:
+        return Outcome("failed", wait=wait,
+                       error=f"Slack asked to wait (rate limit); sent after {wait:.0f} s.")
+    if job.look_first:
+        found = slack.find_existing(job.payload, since=job.since)
+        if found is not None and found.ok:
+            return Outcome("sent", external_id=found.external_id, outcome_unknown=False,
+                           at=utcnow())
+        if found is not None:
+            # Slack could not be asked: resending now might post it twice.
+            return Outcome("failed", outcome_unknown=True,
+                           error=f"Could not check Slack for it: {found.error}")
+    result = slack.send(job.payload)
+    if result.ok:
+        return Outcome("sent", attempted=True, external_id=result.external_id,
+                       outcome_unknown=result.outcome_unknown, at=utcnow())
+    if result.retry_after:
+        hold.hold(job.target, now, result.retry_after)
+    return Outcome("failed", attempted=True, error=result.error, wait=result.retry_after,
+                   outcome_unknown=result.outcome_unknown)
+
+
+def _settle(in_flight: list[tuple[Future, Job]], *, now: datetime, counts: Counter) -> None:
+    """Records outcomes as they come, a commit per SETTLE_EVERY."""
+    futures = {future: job for future, job in in_flight}
+    for done, future in enumerate(as_completed(futures), start=1):
+        outcome: Outcome = future.result()
+        reminder = db.session.get(Reminder, futures[future].reminder_id)
+        if outcome.attempted:
+            reminder.attempts += 1
+        if outcome.outcome_unknown is not None:
+            reminder.outcome_unknown = outcome.outcome_unknown
+        if outcome.status == "sent":
+            reminder.external_id = outcome.external_id
+            reminder.sent_at = outcome.at
+        else:
+            wait = timedelta(seconds=outcome.wait) if outcome.wait else RETRY_AFTER
+            reminder.retry_at = now + wait
+        reminder.status, reminder.error, reminder.updated_at = (outcome.status, outcome.error,
+                                                                now)
+        counts[outcome.status] += 1
+        if done % SETTLE_EVERY == 0:
+            db.session.commit()
+    db.session.commit()
+
+
+def _close(reminder: Reminder, status: str, now: datetime, error: str, counts: Counter) -> None:
+    reminder.status, reminder.error, reminder.updated_at = status, error, now
+    counts[status] += 1

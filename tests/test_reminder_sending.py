@@ -1,0 +1,163 @@
+"""Reminders sent in bulk: batches recorded before they are posted, Slack's Retry-After honoured
+per target without holding up the others, and the batched message facts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from cmoc.extensions import db
+from cmoc.models import Delivery, IncidentEvent, Reminder, Update
+from cmoc.services import reminder_sending
+from cmoc.services.reminder_messages import reminder_contexts
+from cmoc.services.reminders import send_reminders
+from tests.factories import make_incident, make_user
+
+T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture
+def remind_app(make_app, fakes):
+    app = make_app(**fakes.env(), SLACK_REMINDER_CHANNEL="#cmoc-reminders",
+                   BASE_URL="https://cmoc.example.com")
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+def due_incident(**extra):
+    values = {"created_at": T - 30 * MIN, "last_published_at": T - 10 * MIN,
+              "next_update_due_at": T, **extra}
+    return make_incident(**values)
+
+
+def reminders():
+    db.session.expire_all()
+    return db.session.scalars(select(Reminder).order_by(Reminder.id)).all()
+
+
+def posted_to(fakes, channel):
+    return [c for c in fakes.calls("slack", "chat.postMessage") if c.body["channel"] == channel]
+
+
+def test_many_reminders_in_small_batches_each_go_out_once(remind_app, fakes, monkeypatch):
+    monkeypatch.setattr(reminder_sending, "BATCH", 7)
+    monkeypatch.setattr(reminder_sending, "SETTLE_EVERY", 4)
+    incidents = [due_incident(title=f"Incident {n}") for n in range(30)]
+    counts = send_reminders(remind_app, now=T + MIN)
+    assert counts["claimed"] == 30 and counts["sent"] == 30
+    rows = reminders()
+    assert {r.incident_id for r in rows} == {i.id for i in incidents}
+    assert all(r.status == "sent" and r.attempts == 1 and r.sent_at for r in rows)
+    # Each Slack message is its reminder's, and carries that reminder's id.
+    by_ts = {m["ts"]: m for m in fakes.slack_messages}
+    assert len(by_ts) == 30
+    for row in rows:
+        message = by_ts[row.external_id]
+        assert message["metadata"]["event_payload"]["reminder_id"] == row.id
+        assert f"#{row.incident_id} *Incident" in message["text"]
+    assert send_reminders(remind_app, now=T + 2 * MIN)["sent"] == 0
+
+
+def test_a_reminder_is_recorded_before_slack_sees_it(remind_app, fakes):
+    due_incident()
+    fakes.fail("slack", "chat.postMessage", status=200, apply=True, delay=1.0,
+               body={"ok": True, "channel": "C0REMIND", "ts": "1700000000.000100"})
+    worker = threading.Thread(target=send_reminders, args=(remind_app,),
+                              kwargs={"now": T + MIN})
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not fakes.calls("slack", "chat.postMessage") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (call,) = fakes.calls("slack", "chat.postMessage")
+    (row,) = reminders()   # read while Slack has not answered yet
+    assert row.status == "sending" and row.payload["text"] == call.body["text"]
+    assert row.target == "#cmoc-reminders"
+    worker.join(timeout=30)
+    assert reminders()[0].status == "sent"
+
+
+def test_retry_after_holds_back_that_target_only(remind_app, fakes):
+    make_user("declarer", "cmoc")   # no Slack id: their incidents' reminders go to the channel
+    person = make_user("dm-user", "cmoc", slack_user_id="U0123ABCD")
+    channel_bound = [due_incident(title=f"Channel {n}") for n in range(3)]
+    dm = due_incident(cmoc_id=person.id, title="To the DM")
+    fakes.fail("slack", "chat.postMessage", status=429, headers={"Retry-After": "20"},
+               body={"ok": False, "error": "ratelimited"}, times=3,
+               where={"channel": "#cmoc-reminders"})
+    counts = send_reminders(remind_app, now=T + MIN)
+    # The DM is not held up by the channel's rate limit.
+    assert counts["sent"] == 1 and counts["failed"] == 3
+    assert [m["posted_to"] for m in fakes.slack_messages] == ["U0123ABCD"]
+    rows = {r.incident_id: r for r in reminders()}
+    assert rows[dm.id].status == "sent"
+    held = [rows[i.id] for i in channel_bound]
+    assert all(r.status == "failed" and r.retry_at == T + MIN + 20 * SECOND for r in held)
+    # Only posts Slack really saw count as attempts; the rest waited without asking.
+    tried = len(posted_to(fakes, "#cmoc-reminders"))
+    assert 1 <= tried <= 3 and sum(r.attempts for r in held) == tried
+    fakes.clear_faults()   # the ones held back never used up theirs
+    # Not before Slack's time, and then each once.
+    assert send_reminders(remind_app, now=T + MIN + 10 * SECOND)["sent"] == 0
+    assert len(posted_to(fakes, "#cmoc-reminders")) == tried
+    assert send_reminders(remind_app, now=T + MIN + 21 * SECOND)["sent"] == 3
+    assert sorted(m["posted_to"] for m in fakes.slack_messages) == (
+        ["#cmoc-reminders"] * 3 + ["U0123ABCD"])
+
+
+def test_the_hold_also_covers_new_reminders_for_that_target(remind_app, fakes):
+    first = due_incident(title="First")
+    fakes.fail("slack", "chat.postMessage", status=429, headers={"Retry-After": "60"},
+               body={"ok": False, "error": "ratelimited"})
+    assert send_reminders(remind_app, now=T + MIN)["failed"] == 1
+    # A reminder for another incident falls due while the channel is on hold: it waits too.
+    later = due_incident(title="Later", next_update_due_at=T + MIN + 10 * SECOND)
+    counts = send_reminders(remind_app, now=T + MIN + 20 * SECOND)
+    assert counts["claimed"] == 1 and counts["failed"] == 1 and fakes.slack_messages == []
+    assert len(fakes.calls("slack", "chat.postMessage")) == 1
+    counts = send_reminders(remind_app, now=T + 2 * MIN + SECOND)
+    assert counts["sent"] == 2
+    assert {r.incident_id for r in reminders() if r.status == "sent"} == {first.id, later.id}
+
+
+def test_contexts_for_many_incidents_are_each_their_own(remind_app):
+    author = make_user("writer", "cmoc")
+    with_drafts, internal, public, handed_over, plain = (
+        due_incident(title=t) for t in ("drafts", "internal", "public", "handover", "plain"))
+
+    def update(incident, phase, *, at, seq=None, channels=()):
+        row = Update(incident_id=incident.id, author_id=author.id, phase=phase,
+                     state="investigating", status="degraded_performance",
+                     template="default", created_at=at, updated_at=at,
+                     published_at=at if seq else None, publish_seq=seq)
+        db.session.add(row)
+        db.session.flush()
+        for channel in channels:
+            db.session.add(Delivery(update_id=row.id, channel=channel, status="sent"))
+        return row
+
+    update(with_drafts, "draft", at=T - 5 * MIN)
+    newest = update(with_drafts, "draft", at=T - 2 * MIN)
+    update(internal, "published", at=T - 20 * MIN, seq=1, channels=("statusio",))
+    update(internal, "published", at=T - 8 * MIN, seq=2, channels=("slack",))
+    update(public, "published", at=T - 8 * MIN, seq=1, channels=("statusio", "slack"))
+    db.session.add_all([
+        IncidentEvent(incident_id=handed_over.id, kind="oncall_handover",
+                      created_at=T - 20 * MIN, detail={"to": "too-old"}),
+        IncidentEvent(incident_id=handed_over.id, kind="oncall_handover",
+                      created_at=T - 4 * MIN, detail={"to": "carol", "from": "bob"})])
+    db.session.commit()
+    contexts = reminder_contexts([with_drafts, internal, public, handed_over, plain])
+    assert contexts[with_drafts.id] == {"internal_at": None, "draft_id": newest.id,
+                                        "handover": None}
+    assert contexts[internal.id]["internal_at"] == T - 8 * MIN
+    assert contexts[public.id] == {"internal_at": None, "draft_id": None, "handover": None}
+    assert contexts[handed_over.id]["handover"] == {"to": "carol", "from": "bob",
+                                                    "at": T - 4 * MIN}
+    assert contexts[plain.id] == {"internal_at": None, "draft_id": None, "handover": None}
