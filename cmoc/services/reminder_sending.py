@@ -29,6 +29,7 @@ from cmoc.channels.slack import Slack
 from cmoc.extensions import db
 from cmoc.models import Incident, Reminder
 from cmoc.services.reminder_messages import reminder_contexts, reminder_message, reminder_target
+from cmoc.services.slack_blocks import saved_details
 from cmoc.timeutil import utcnow
 
 SEND_WORKERS = 16
@@ -87,7 +88,8 @@ class Outcome:
 def send_claimed(app: Flask, reminder_ids: list[int], *, look_first: set[int], now: datetime,
                  build_blocks) -> Counter:
     """Sends the claimed reminders `reminder_ids` (status `sending`); returns outcome counts.
-    `build_blocks(incident, text, draft_id)` makes the message's blocks (buttons)."""
+    `build_blocks(incident, text, draft_id, saved_nmu_detail)` makes the message's blocks
+    (buttons)."""
     counts: Counter = Counter()
     if not reminder_ids:
         return counts
@@ -123,38 +125,42 @@ def _prepare(app: Flask, ids: list[int], *, slack: Slack, look_first: set[int], 
     live = {r.id: r.incident for r in reminders if r.incident.resolved_at is None
             and r.incident.next_update_due_at == r.due_at}
     contexts = reminder_contexts(list(live.values()))
+    saved = saved_details(list({i.id for i in live.values()}))
     jobs = []
-    for reminder in reminders:
-        incident = reminder.incident
-        if reminder.id not in live:
-            # Resolved, published or snoozed since the claim: never remind.
-            _close(reminder, "cancelled", now, "Incident resolved, updated or snoozed before "
-                   "sending.", counts)
-            continue
-        check = reminder.id in look_first
-        target = reminder_target(incident, config, reminder.kind)
-        if not (check and reminder.payload):
-            context = contexts[incident.id]
-            text = reminder_message(incident=incident, kind=reminder.kind, now=now,
-                                    base_url=config["BASE_URL"],
-                                    mention=config.get("SLACK_ESCALATION_MENTION"), **context)
-            reminder.payload = {
-                "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
-                "blocks": build_blocks(incident, text, context["draft_id"]),
-                "unfurl_links": False,
-                "metadata": {"event_type": REMINDER_EVENT,
-                             "event_payload": {"reminder_id": reminder.id}}}
-        reminder.target = target
-        if not slack.token:
-            _close(reminder, "dry_run", now, "Dry-run: SLACK_BOT_TOKEN is not set.", counts)
-        elif not target:
-            # Final: retrying cannot help until someone sets where reminders go; the
-            # dashboard shows it on the incident.
-            _close(reminder, "undeliverable", now, NOBODY, counts)
-        else:
-            reminder.updated_at = now
-            jobs.append(Job(reminder.id, reminder.payload, target, check,
-                            reminder.created_at))
+    # Rendering reads the database; the payloads set so far need no flush before it.
+    with db.session.no_autoflush:
+        for reminder in reminders:
+            incident = reminder.incident
+            if reminder.id not in live:
+                # Resolved, published or snoozed since the claim: never remind.
+                _close(reminder, "cancelled", now, "Incident resolved, updated or snoozed before "
+                       "sending.", counts)
+                continue
+            check = reminder.id in look_first
+            target = reminder_target(incident, config, reminder.kind)
+            if not (check and reminder.payload):
+                context = contexts[incident.id]
+                text = reminder_message(incident=incident, kind=reminder.kind, now=now,
+                                        base_url=config["BASE_URL"],
+                                        mention=config.get("SLACK_ESCALATION_MENTION"), **context)
+                reminder.payload = {
+                    "channel": target or "<SLACK_REMINDER_CHANNEL>", "text": text,
+                    "blocks": build_blocks(incident, text, context["draft_id"],
+                                           saved.get(incident.id, "")),
+                    "unfurl_links": False,
+                    "metadata": {"event_type": REMINDER_EVENT,
+                                 "event_payload": {"reminder_id": reminder.id}}}
+            reminder.target = target
+            if not slack.token:
+                _close(reminder, "dry_run", now, "Dry-run: SLACK_BOT_TOKEN is not set.", counts)
+            elif not target:
+                # Final: retrying cannot help until someone sets where reminders go; the
+                # dashboard shows it on the incident.
+                _close(reminder, "undeliverable", now, NOBODY, counts)
+            else:
+                reminder.updated_at = now
+                jobs.append(Job(reminder.id, reminder.payload, target, check,
+                                reminder.created_at))
     db.session.commit()
     return jobs
 

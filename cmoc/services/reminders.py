@@ -127,9 +127,9 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
         db.session.remove()
     counts.update(send_claimed(
         app, to_send, look_first=look_first, now=now,
-        build_blocks=lambda incident, text, draft_id: reminder_blocks(
+        build_blocks=lambda incident, text, draft_id, saved: reminder_blocks(
             incident=incident, text=text, base_url=config["BASE_URL"], draft_id=draft_id,
-            preview=_nmu_preview(app, incident, now))))
+            preview=_nmu_preview(app, incident, now, saved))))
     return counts
 
 
@@ -169,11 +169,13 @@ def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
     return won
 
 
-def _nmu_preview(app: Flask, incident: Incident, now: datetime) -> NmuPreview | None:
+def _nmu_preview(app: Flask, incident: Incident, now: datetime,
+                 saved: str | None = None) -> NmuPreview | None:
     """The "no material updates" texts for the button's confirmation; a reminder goes out
     without that button rather than not at all if they cannot be rendered."""
     try:
-        return nmu_preview(incident=incident, settings=DraftSettings.from_app(app), now=now)
+        return nmu_preview(incident=incident, settings=DraftSettings.from_app(app), now=now,
+                           saved=saved)
     except Exception:
         log.exception("No material updates preview failed for incident %s", incident.id)
         return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cmoc.channels.slack import escape
 from cmoc.enums import CHANNEL_LABELS, CHANNELS, OUTWARD_CHANNELS, State, Status, UpdatePhase
@@ -108,29 +108,40 @@ def usual_channels(incident: Incident) -> set[str]:
 
 def saved_detail(incident: Incident) -> str:
     """The detail of the newest saved "no material updates" draft of this incident, if any."""
-    draft = db.session.scalar(
-        select(Update).where(Update.incident_id == incident.id,
-                             Update.phase == UpdatePhase.DRAFT.value,
-                             Update.template == NMU_TEMPLATE)
-        .order_by(Update.updated_at.desc(), Update.id.desc()).limit(1))
-    return str((draft.variables or {}).get("detail") or "") if draft else ""
+    return saved_details([incident.id]).get(incident.id, "")
 
 
-def nmu_draft(incident: Incident, detail: str = "") -> DraftInput:
+def saved_details(incident_ids: list[int]) -> dict[int, str]:
+    """`saved_detail` for many incidents in one query (a reminder pass renders thousands)."""
+    if not incident_ids:
+        return {}
+    newest = select(Update.incident_id, Update.variables, func.row_number().over(
+        partition_by=Update.incident_id,
+        order_by=(Update.updated_at.desc(), Update.id.desc())).label("rank")).where(
+        Update.incident_id.in_(incident_ids), Update.phase == UpdatePhase.DRAFT.value,
+        Update.template == NMU_TEMPLATE).subquery()
+    return {incident_id: str((variables or {}).get("detail") or "")
+            for incident_id, variables in db.session.execute(
+                select(newest.c.incident_id, newest.c.variables).where(newest.c.rank == 1))}
+
+
+def nmu_draft(incident: Incident, detail: str = "", *, saved: str | None = None) -> DraftInput:
     """The draft the button publishes: the template, the incident's state, the usual
-    channels; the detail typed, else the saved draft's, else a plain default."""
+    channels; the detail typed, else the saved draft's (`saved`, when already read), else a
+    plain default."""
     detail = "".join(c for c in detail if c.isprintable() or c.isspace())
-    detail = (" ".join(detail.split()) or saved_detail(incident)
+    detail = (" ".join(detail.split())
+              or (saved_detail(incident) if saved is None else saved)
               or DEFAULT_DETAIL.get(incident.state_enum, ""))[:DETAIL_MAX]
     return DraftInput(state=incident.state, template=NMU_TEMPLATE,
                       variables={"detail": detail}, channels=usual_channels(incident))
 
 
 def nmu_preview(*, incident: Incident, settings: DraftSettings, now: datetime,
-                detail: str = "") -> NmuPreview:
+                detail: str = "", saved: str | None = None) -> NmuPreview:
     """Renders the update now (never raises): the texts and where they would go. A channel
     whose text is blocked is left out and named in `errors`."""
-    draft = nmu_draft(incident, detail)
+    draft = nmu_draft(incident, detail, saved=saved)
     outcome = compose_draft(incident=incident, draft=draft, settings=settings, now=now)
     errors = dict(outcome.errors)
     errors.update({f"text_{c}": p for c, p in outcome.blocked.items()})
