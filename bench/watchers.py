@@ -3,11 +3,11 @@ a CMOC publishes, on gunicorn (config/gunicorn.conf.py) against fakes in their o
 
     .venv/bin/python -m bench.watchers [--watchers 1000] [--seconds 30]
 
-Side by side in one run, each watcher being one connection of wrk that waits 5 s between
-requests (what the page's own JavaScript does):
-- reload: every watcher fetches its whole page every 5 s (the pages before live polling);
+Side by side in one run (bench/_watchers_client.py simulates the watchers, one keep-alive
+connection each, arriving over the first 5 s; figures after a 10 s warm-up):
+- reload: every watcher reloads its whole page every 5 s (the pages before live polling);
 - live: every watcher polls its page's version every 5 s with If-None-Match (304 while
-  nothing changed), as live.js does.
+  nothing changed), as live.js does, and reloads the page after each change.
 Half watch the dashboard, half the incident being published. Meanwhile a CMOC publishes an
 update to that incident every few seconds; click-to-settled is the publish request (the page
 waits for the deliveries) against fakes answering in 0.3 / 0.5 / 0.8 s. CPU per watcher is the
@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,7 @@ from flask_migrate import upgrade
 from werkzeug.security import generate_password_hash
 
 from bench._fakes import fake_apis_process, free_port, wait_until_up
+from bench._watchers_client import watch
 from cmoc import ROOT, create_app
 from cmoc.extensions import db
 from cmoc.fake_apis import fake_env
@@ -44,23 +43,6 @@ from cmoc.timeutil import utcnow
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 LATENCY = {"statusio": 0.3, "twitter": 0.5, "slack": 0.8}
-# One wrk connection = one watcher on one page, a request every 5 s; live watchers send back
-# the ETag they last got (wrk runs one script per page, so one ETag per script).
-WATCHER_LUA = """
-local etag = nil
-local live = {live}
-request = function()
-  local headers = {{Cookie = "{cookie}"}}
-  if live and etag then headers["If-None-Match"] = etag end
-  return wrk.format("GET", "{path}", headers)
-end
-response = function(status, headers, body)
-  if headers["ETag"] then etag = headers["ETag"] end
-end
-delay = function() return {delay_ms} end
-"""
-
-
 def gunicorn_cpu(pid: int) -> float:
     """CPU seconds of the gunicorn master and its workers (from /proc)."""
     total = 0.0
@@ -75,30 +57,6 @@ def gunicorn_cpu(pid: int) -> float:
         if entry.name == str(pid) or stat[1] == str(pid):   # the master or its child
             total += (int(stat[11]) + int(stat[12])) / tick
     return total
-
-
-def wrk(url: str, script: Path, watchers: int, seconds: int) -> subprocess.Popen:
-    def more_files():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
-
-    return subprocess.Popen(["wrk", "-t1", f"-c{watchers}", f"-d{seconds}s", "--latency",
-                             "--timeout", "10s", "-s", str(script), url],
-                            stdout=subprocess.PIPE, text=True, preexec_fn=more_files)
-
-
-def wrk_result(process: subprocess.Popen) -> dict[str, float]:
-    out, _ = process.communicate(timeout=600)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-    def pct(p):
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": pct(50), "p99": pct(99),
-            "non2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": sockets.group(1) if sockets else ""}
 
 
 def sign_in(url: str) -> tuple[requests.Session, str]:
@@ -131,29 +89,36 @@ def cmoc_publishing(url: str, stop: threading.Event, clicks: list[float]) -> Non
         stop.wait(4.0)
 
 
-def run_mode(url: str, pid: int, workdir: str, cookie: str, live: bool, watchers: int,
-             seconds: int) -> dict[str, dict[str, float]]:
-    pages = ({"dashboard": "/live/dashboard", "incident": "/incidents/1/live"} if live
-             else {"dashboard": "/", "incident": "/incidents/1"})
+WARM_UP = 10.0   # seconds: watchers arrive over the first 5; figures are kept after this
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+def run_mode(url: str, pid: int, cookie: str, live: bool, watchers: int,
+             seconds: int) -> dict:
     stop, clicks = threading.Event(), []
     publisher = threading.Thread(target=cmoc_publishing, args=(url, stop, clicks))
-    cpu0, wall0 = gunicorn_cpu(pid), time.perf_counter()
     publisher.start()
-    runs = {}
-    for name, path in pages.items():
-        script = Path(workdir) / f"watch-{name}-{live}.lua"
-        script.write_text(WATCHER_LUA.format(path=path, cookie=cookie, delay_ms=5000,
-                                             live="true" if live else "false"))
-        runs[name] = wrk(url, script, watchers // 2, seconds)
-    results = {name: wrk_result(process) for name, process in runs.items()}
+    cpu0, wall0 = gunicorn_cpu(pid), time.perf_counter()
+    tally = watch(url, cookie=cookie, live=live, seconds=seconds, warm_up=WARM_UP, watchers={
+        ("dashboard", "/", "/live/dashboard"): watchers // 2,
+        ("incident", "/incidents/1", "/incidents/1/live"): watchers - watchers // 2})
+    cpu, wall = gunicorn_cpu(pid) - cpu0, time.perf_counter() - wall0
     stop.set()
     publisher.join(timeout=120)
-    cpu, wall = gunicorn_cpu(pid) - cpu0, time.perf_counter() - wall0
-    results["all"] = {"clicks": len(clicks),
-                      "click_p50": statistics.median(clicks) if clicks else float("nan"),
-                      "cpu_share": cpu / wall, "cpu_ms_per_watcher_s": cpu * 1000 / (
-                          watchers * wall)}
-    return results
+    every = [v for values in tally.latencies.values() for v in values]
+    return {"kinds": {kind: {"n": len(v), "rps": len(v) / seconds, "p50": pct(v, 0.5),
+                             "p99": pct(v, 0.99)} for kind, v in sorted(tally.latencies.items())},
+            "all": {"n": len(every), "rps": len(every) / seconds, "p50": pct(every, 0.5),
+                    "p99": pct(every, 0.99)},
+            "errors": tally.errors, "bad": sum(n for s, n in tally.statuses.items()
+                                               if s >= 400),
+            "clicks": len(clicks), "click_p50": statistics.median(clicks) if clicks
+            else float("nan"), "cpu_share": cpu / wall,
+            "cpu_ms_per_watcher_s": cpu * 1000 / (watchers * wall)}
 
 
 def main() -> None:
@@ -161,8 +126,6 @@ def main() -> None:
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     with fake_apis_process(LATENCY) as fakes_url, tempfile.TemporaryDirectory() as workdir:
         env = {**os.environ, **fake_env(fakes_url), "SECRET_KEY": "bench",
                "DATABASE_URL": f"sqlite:///{workdir}/watchers.db", "CMOC_INSTANCE_PATH": workdir,
@@ -196,25 +159,18 @@ def main() -> None:
             print(f"{args.watchers} watchers (half dashboard, half incident page), a request "
                   f"every 5 s each, {args.seconds} s per mode, a CMOC publishing meanwhile; "
                   f"fakes {LATENCY} s; gunicorn 2 workers x 4 threads on {os.cpu_count()} cores")
-            print(f"{'mode':7} {'page':10} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>8} "
-                  f"{'4xx/5xx':>7}   {'publishes':>9} {'click p50':>9} {'x slowest':>9} "
-                  f"{'gunicorn cpu':>12} {'cpu/watcher':>12}")
+            print(f"{'mode':7} {'requests':18} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>8}")
             for live in (False, True):
-                r = run_mode(url, gunicorn.pid, workdir, cookie, live, args.watchers,
-                             args.seconds)
-                total = r.pop("all")
-                for page, m in r.items():
-                    print(f"{'live' if live else 'reload':7} {page:10} {m['rps']:>6.0f} "
-                          f"{m['p50']:>7.1f} {m['p99']:>8.1f} {m['non2xx']:>7}", end="")
-                    if page == "incident":
-                        print(f"   {total['clicks']:>9} {total['click_p50']:>8.2f}s "
-                              f"{total['click_p50'] / max(LATENCY.values()):>9.2f} "
-                              f"{total['cpu_share'] * 100:>11.0f}% "
-                              f"{total['cpu_ms_per_watcher_s']:>8.3f} ms/s", flush=True)
-                    else:
-                        print(flush=True)
-                    if m["socket_errors"]:
-                        print(f"        socket errors: {m['socket_errors']}")
+                mode = "live" if live else "reload"
+                r = run_mode(url, gunicorn.pid, cookie, live, args.watchers, args.seconds)
+                for kind, m in {**r["kinds"], "all": r["all"]}.items():
+                    print(f"{mode:7} {kind:18} {m['rps']:>6.0f} {m['p50']:>7.1f} "
+                          f"{m['p99']:>8.1f}")
+                print(f"{mode:7} 4xx/5xx {r['bad']}, connection errors {r['errors']}; "
+                      f"{r['clicks']} publishes, click-to-settled p50 {r['click_p50']:.2f} s = "
+                      f"{r['click_p50'] / max(LATENCY.values()):.2f} x the slowest channel; "
+                      f"gunicorn CPU {r['cpu_share'] * 100:.0f}% of a core, "
+                      f"{r['cpu_ms_per_watcher_s']:.3f} ms per watcher-second", flush=True)
         finally:
             os.killpg(gunicorn.pid, 15)
             gunicorn.wait(timeout=30)
