@@ -48,11 +48,17 @@ def fold() -> int:
         # One statement: the rows summed are exactly the rows deleted (a delta committed
         # meanwhile is not in this snapshot, so it stays for the next fold).
         moved = db.session.execute(text(_FOLD_POSTGRESQL)).scalar_one()
-    else:
-        # The INSERT takes SQLite's write lock first, so no delta can be added between it
-        # and the DELETE.
-        db.session.execute(text(_FOLD_SQLITE))
-        moved = db.session.execute(text("DELETE FROM metric_deltas")).rowcount
+        db.session.commit()
+        if moved:
+            # The deleted deltas stay in the table as dead rows until a vacuum, and a scrape
+            # reads the table: without this it would slow down with every delta ever folded.
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM metric_deltas"))
+        return moved
+    # SQLite: the INSERT takes the write lock first, so no delta can be added between it and
+    # the DELETE (and deleted rows free their pages: nothing to vacuum).
+    db.session.execute(text(_FOLD_SQLITE))
+    moved = db.session.execute(text("DELETE FROM metric_deltas")).rowcount
     db.session.commit()
     return moved
 
