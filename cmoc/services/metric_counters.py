@@ -15,8 +15,6 @@ from sqlalchemy import text
 from cmoc.extensions import db
 
 Key = tuple[str, str, str]
-# Any fixed number: two folds never run at once on PostgreSQL (the second skips).
-FOLD_LOCK = 0x636D6F63
 
 # Sums the deltas into the counters. PostgreSQL: those deleted by the same statement (a
 # data-modifying WITH runs to completion even though the outer query does not read it).
@@ -41,8 +39,10 @@ DO UPDATE SET value = metric_counters.value + excluded.value"""
 def fold() -> int:
     """Moves the deltas into the counters, each exactly once; returns how many moved."""
     if db.engine.dialect.name == "postgresql":
-        if not db.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
-                                 {"key": FOLD_LOCK}):
+        # Two folds never run at once (the second skips). The key is the table's oid, so
+        # databases in other schemas of the same server (test runs) do not share it.
+        if not db.session.scalar(text(
+                "SELECT pg_try_advisory_xact_lock('metric_deltas'::regclass::oid::bigint)")):
             db.session.rollback()
             return 0
         # One statement: the rows summed are exactly the rows deleted (a delta committed
