@@ -56,6 +56,7 @@ lint: install-test
 # Benchmarks print their figures; results are kept in docs/benchmarks.md. The scale and
 # PostgreSQL runs use BENCH_DATABASE_URL (its public schema is reset).
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/cmoc_bench
+BENCH_METRICS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/cmoc_bench_metrics
 bench: install-test browser
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench.fanout
@@ -66,6 +67,8 @@ bench: install-test browser
 	$(PY) -m bench.scale --database-url $(BENCH_DATABASE_URL)
 	$(PY) -m bench.gitlab_hook
 	$(PY) -m bench.gitlab_hook --database-url $(BENCH_DATABASE_URL)
+	$(PY) -m bench.metrics
+	$(PY) -m bench.metrics --database-url $(BENCH_METRICS_DATABASE_URL)
 
 migrate: install .env
 	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db migrate -m "$(m)"

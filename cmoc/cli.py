@@ -27,6 +27,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(check_live_pages_command)
     app.cli.add_command(handover_command)
     app.cli.add_command(follow_oncall_command)
+    app.cli.add_command(fold_metrics_command)
 
 
 users_cli = AppGroup("users", help="Manage local accounts.")
@@ -108,6 +109,16 @@ def resume_deliveries_command() -> None:
 
     counts = resume_deliveries(current_app._get_current_object())
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("fold-metrics")
+@with_appcontext
+def fold_metrics_command() -> None:
+    """Folds the /metrics deltas appended by the triggers into the totals (the clock does
+    this every 15 s)."""
+    from cmoc.services.metric_counters import fold
+
+    click.echo(f"folded={fold()}")
 
 
 @click.command("send-notices")

@@ -23,6 +23,7 @@ from cmoc.services.clock_state import ClockLock, beat
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import resume_deliveries, statusio_for
 from cmoc.services.handover import scheduled_handover
+from cmoc.services.metric_counters import fold
 from cmoc.services.oncall import follow_oncall, oncall_settings
 from cmoc.services.reminders import send_reminders
 from cmoc.services.stakeholders import notices_pass
@@ -69,6 +70,14 @@ def follow_oncall_job(app: Flask) -> None:
         log.info("follow-oncall: %s", result)
 
 
+def fold_metrics_job(app: Flask) -> None:
+    """Folds the /metrics deltas the triggers appended into the totals, so a scrape reads few
+    rows (correct either way: it adds the deltas not folded yet)."""
+    with app.app_context():
+        fold()
+        db.session.remove()
+
+
 def check_live_pages_job(app: Flask) -> None:
     checked = run_live_checks(app, now=utcnow())
     if checked:
@@ -109,6 +118,7 @@ def jobs(app: Flask) -> tuple[ClockJob, ...]:
         ClockJob("resume-deliveries", resume_deliveries_job,
                  int(app.config.get("PUBLISH_RESUME_SECONDS", 3))),
         ClockJob("send-notices", send_notices_job, 15),
+        ClockJob("fold-metrics", fold_metrics_job, 15),
         ClockJob("check-live-pages", check_live_pages_job, 60),
         ClockJob("refresh-components", refresh_components_job, 3600),
         # Shift boundaries are checked every minute: the handover follows within a minute.

@@ -6,7 +6,18 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cmoc.enums import DeliveryStatus, Role, Severity, State, Status, UpdatePhase
@@ -506,6 +517,31 @@ class WebhookCounter(db.Model):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class MetricCounter(db.Model):
+    """A /metrics total (a count by labels, or a histogram's bucket or sum) kept by database
+    triggers (migration 0018): they append to MetricDelta; the clock folds those in here."""
+
+    __tablename__ = "metric_counters"
+
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sublabel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class MetricDelta(db.Model):
+    """One change to a MetricCounter, appended by a trigger in the changing transaction."""
+
+    __tablename__ = "metric_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(64))
+    sublabel: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
 
 
 class Handover(db.Model):

@@ -63,9 +63,11 @@ class Database:
         if self.backend != "postgresql":
             return
         with app.app_context():
-            tables = ", ".join(
-                t.name for t in db.metadata.sorted_tables
-            )
+            # The metric tables last: the triggers write them after the table they watch, and
+            # a runner thread of the test may still be writing; locking them in the same order
+            # as it does avoids a deadlock.
+            ordered = sorted(db.metadata.sorted_tables, key=lambda t: t.name.startswith("metric_"))
+            tables = ", ".join(t.name for t in ordered)
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.engine.dispose()

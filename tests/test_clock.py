@@ -40,7 +40,7 @@ def test_scheduler_never_drops_a_late_run(app):
             assert job.misfire_grace_time is None and job.coalesce and job.max_instances == 1
         assert {j.id for j in scheduler.get_jobs()} == {
             "send-reminders", "resume-deliveries", "send-notices", "check-live-pages",
-            "refresh-components", "handover", "follow-oncall"}
+            "refresh-components", "handover", "follow-oncall", "fold-metrics"}
     finally:
         scheduler.shutdown(wait=False)
 

@@ -45,6 +45,7 @@ from cmoc.services.drafts import allowed_states
 from cmoc.services.lanes import claim_next
 from cmoc.services.publishing import retry_deliveries, start_publish
 from cmoc.timeutil import utcnow
+from tests.metrics_oracle import check
 
 EXAMPLES = int(os.environ.get("CMOC_MODEL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("CMOC_MODEL_STEPS", "12"))
@@ -282,6 +283,9 @@ class PublicRecord(RuleBasedStateMachine):
             sent = {seq for seq, c, status in rows
                     if c == channel and status == DeliveryStatus.SENT.value}
             assert {p["seq"] for p in posts[channel]} == sent, f"{channel}: {rows}"
+        # /metrics (the trigger-kept counters) agrees with a recount of the rows.
+        with self.app.app_context():
+            check(self.app.test_client())
 
 
 def _seq(text: str, prefix: str) -> int:
