@@ -12,8 +12,8 @@ On SQLite, a later batch_alter_table of deliveries, reminders, notices, handover
 recreates the table and drops its triggers: such a migration must recreate them
 (tests/test_metric_counters.py checks they exist at head).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0018
 Create Date: 2026-11-28 10:00:00
 
 """
@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0018'
-down_revision = '0017'
+revision = '0020'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
