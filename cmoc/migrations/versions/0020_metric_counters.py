@@ -14,7 +14,7 @@ recreates the table and drops its triggers: such a migration must recreate them
 
 Revision ID: 0020
 Revises: 0018
-Create Date: 2026-11-28 10:00:00
+Create Date: 2026-11-27 16:20:00
 
 """
 from alembic import op
