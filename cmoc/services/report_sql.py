@@ -36,7 +36,8 @@ class seconds_between(FunctionElement):  # noqa: N801 (an SQL function's name)
 @compiles(seconds_between)
 def _seconds_pg(element, compiler, **kw):
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+    # date_part() is double precision already (EXTRACT is numeric since PostgreSQL 14: slower).
+    return f"date_part('epoch', {later} - {earlier})"
 
 
 @compiles(seconds_between, "sqlite")
@@ -64,8 +65,10 @@ def incident_scope(incident_id: int) -> CTE:
         .cte("scope")
 
 
-def _published(scope: CTE) -> CTE:
-    """Published updates of the scope, with who published them and whether they are public."""
+def _updates(scope: CTE) -> CTE:
+    """Published updates of the scope: who published them, whether they are public and, for
+    a public one, the due time and cadence the previous public update set and its place among
+    them (windows partitioned by incident and publicness, so LAG skips non-public ones)."""
     # Constants written into the SQL (not bound) so both databases can match the condition to
     # the partial index ix_deliveries_public_sent, also in a prepared statement.
     public = exists().where(
@@ -73,36 +76,25 @@ def _published(scope: CTE) -> CTE:
         Delivery.status == literal(DeliveryStatus.SENT.value, literal_execute=True),
         Delivery.channel.in_(bindparam("public", PUBLIC_CHANNELS, expanding=True,
                                        literal_execute=True)))
-    return (select(Update.id, Update.incident_id, Update.published_at, Update.next_due_at,
+    rows = (select(Update.id, Update.incident_id, Update.published_at, Update.next_due_at,
                    Update.cadence_minutes,
                    # Who published it; the author when that was not recorded.
                    func.coalesce(Update.published_by_id, Update.author_id).label("publisher_id"),
                    case((public, 1), else_=0).label("public"))
             .join(scope, scope.c.incident_id == Update.incident_id)
-            .where(Update.published_at.is_not(None)).cte("published"))
+            .where(Update.published_at.is_not(None)).subquery())
+    order = {"partition_by": (rows.c.incident_id, rows.c.public),
+             "order_by": (rows.c.published_at, rows.c.id)}
+    return select(rows.c.id, rows.c.incident_id, rows.c.published_at, rows.c.publisher_id,
+                  rows.c.public,
+                  func.lag(rows.c.next_due_at, type_=UTCDateTime).over(**order).label("due_at"),
+                  func.lag(rows.c.cadence_minutes).over(**order).label("cadence_minutes"),
+                  func.row_number().over(**order).label("n")).cte("published")
 
 
-def _public(published: CTE) -> CTE:
-    """Public updates in publish order, each with its predecessor's promise (LAG)."""
-    order = {"partition_by": published.c.incident_id,
-             "order_by": (published.c.published_at, published.c.id)}
-    return (select(published.c.id, published.c.incident_id, published.c.published_at,
-                   published.c.publisher_id,
-                   func.lag(published.c.next_due_at, type_=UTCDateTime).over(**order)
-                   .label("due_at"),
-                   func.lag(published.c.cadence_minutes).over(**order)
-                   .label("cadence_minutes"),
-                   func.row_number().over(**order).label("n"))
-            .where(published.c.public == 1).cte("public"))
-
-
-def _gaps(public: CTE) -> CTE:
-    """One row per public update that had a due time, with how many seconds after it."""
-    return (select(public.c.incident_id, public.c.id.label("update_id"),
-                   public.c.published_at, public.c.due_at, public.c.cadence_minutes,
-                   public.c.publisher_id,
-                   seconds_between(public.c.published_at, public.c.due_at).label("after_s"))
-            .where(public.c.due_at.is_not(None)).cte("gaps"))
+def _gap(updates: CTE):
+    """A public update with a due time set by the previous public one: one gap."""
+    return and_(updates.c.public == 1, updates.c.due_at.is_not(None))
 
 
 def _count(condition) -> case:
@@ -114,18 +106,17 @@ def figures(scope: CTE) -> Select:
     person when nobody did), oldest incident first. Each row has its incident's figures
     (window sums over the incident's rows) and that person's: one statement, so the updates
     are read once for the incidents' and the CMOCs' figures."""
-    published = _published(scope)
-    public = _public(published)
-    gaps = _gaps(public)
-    late = gaps.c.after_s > TOLERANCE_S
-    person = (select(published.c.incident_id, published.c.publisher_id,
-                     func.count().label("published"), func.sum(published.c.public)
-                     .label("public"), func.count(gaps.c.update_id).label("gaps"),
-                     _count(late).label("late"),
-                     func.sum(case((late, gaps.c.after_s), else_=0.0)).label("late_s"))
-              .outerjoin(gaps, gaps.c.update_id == published.c.id)
-              .group_by(published.c.incident_id, published.c.publisher_id).subquery())
-    first = select(public).where(public.c.n == 1).subquery()
+    updates = _updates(scope)
+    gap = _gap(updates)
+    after = seconds_between(updates.c.published_at, updates.c.due_at)
+    late = and_(gap, after > TOLERANCE_S)
+    person = (select(updates.c.incident_id, updates.c.publisher_id,
+                     func.count().label("published"), func.sum(updates.c.public)
+                     .label("public"), _count(gap).label("gaps"), _count(late).label("late"),
+                     func.sum(case((late, after), else_=0.0)).label("late_s"))
+              .group_by(updates.c.incident_id, updates.c.publisher_id).subquery())
+    first = (select(updates.c.incident_id, updates.c.published_at, updates.c.publisher_id)
+             .where(updates.c.public == 1, updates.c.n == 1).subquery())
     first_by, person_is = aliased(User), aliased(User)
     happened = Reminder.status.in_(("sent", "dry_run"))
     escalation, dry = Reminder.kind == "escalation", Reminder.status == "dry_run"
@@ -180,11 +171,11 @@ def figures(scope: CTE) -> Select:
 
 def gap_list(scope: CTE) -> Select:
     """The gaps themselves, in publish order (for one incident: they are read one by one)."""
-    gaps = _gaps(_public(_published(scope)))
-    return (select(gaps.c.update_id, gaps.c.published_at, gaps.c.due_at,
-                   gaps.c.cadence_minutes, User.username)
-            .outerjoin(User, User.id == gaps.c.publisher_id)
-            .order_by(gaps.c.incident_id, gaps.c.published_at, gaps.c.update_id))
+    updates = _updates(scope)
+    return (select(updates.c.id, updates.c.published_at, updates.c.due_at,
+                   updates.c.cadence_minutes, User.username)
+            .outerjoin(User, User.id == updates.c.publisher_id).where(_gap(updates))
+            .order_by(updates.c.incident_id, updates.c.published_at, updates.c.id))
 
 
 class ReportComms(IncidentComms):
