@@ -10,11 +10,13 @@ The database's public schema is dropped and rebuilt.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from flask_migrate import upgrade
 from sqlalchemy import func, select, text
@@ -70,7 +72,6 @@ SELECT i.id, i.created_at + interval '30 minutes', 'due', 0, i.created_at + inte
        CASE WHEN i.id % 3 = 0 THEN 'dry_run' ELSE 'sent' END, 1, false, i.created_at,
        i.created_at, i.created_at + interval '30 minutes'
 FROM incidents i WHERE i.id % 2 = 0;
-ANALYZE;
 """
 
 PLANS = {
@@ -87,15 +88,39 @@ PLANS = {
 }
 
 
-def timed(client, path, n, headers=None) -> tuple[float, float]:
+def database_cpu_ms(engine) -> float:
+    """CPU time used so far by the PostgreSQL backends of this database (a local server), in
+    ms: on a shared machine wall time varies 2-3x between runs, CPU time much less."""
+    with engine.connect() as conn:
+        pids = conn.scalars(text("SELECT pid FROM pg_stat_activity "
+                                 "WHERE datname = current_database()")).all()
+    ticks = 0
+    for pid in pids:
+        try:  # utime and stime: fields 14 and 15 of /proc/<pid>/stat
+            ticks += sum(int(f) for f in
+                         Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+        except OSError:
+            continue
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(engine) -> float:
+    """This process's CPU time plus the database's, in ms."""
+    return time.process_time() * 1000 + database_cpu_ms(engine)
+
+
+def timed(client, path, n, headers=None, engine=None) -> tuple[float, float, float]:
+    """p50 and p99 wall ms of n requests, and their mean CPU ms (app + database)."""
     samples = []
+    cpu = cpu_now(engine)
     for _ in range(n):
         started = time.perf_counter()
         response = client.get(path() if callable(path) else path, headers=headers or {})
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (response.status_code, path)
+    cpu = (cpu_now(engine) - cpu) / n
     samples.sort()
-    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))], cpu
 
 
 class Explain(Executable, ClauseElement):
@@ -120,15 +145,17 @@ def report_side_by_side(sql_rounds: int, python_rounds: int) -> None:
 
     def sample(fn, rounds):
         samples = []
+        cpu = cpu_now(db.engine)
         for _ in range(rounds):
             db.session.remove()
             started = time.perf_counter()
             result = fn(since=since, until=until)
             samples.append((time.perf_counter() - started) * 1000)
-        return result, sorted(samples)
+        db.session.remove()
+        return result, sorted(samples), (cpu_now(db.engine) - cpu) / rounds
 
-    fast, sql = sample(report, sql_rounds)
-    slow, python = sample(python_report, python_rounds)
+    fast, sql, sql_cpu = sample(report, sql_rounds)
+    slow, python, python_cpu = sample(python_report, python_rounds)
     same = ([(c.incident_id, c.first_public_at, c.gap_count, c.late_count, c.not_public,
               c.reminders, round(c.late_minutes_total, 6)) for c in fast.incidents]
             == [(c.incident_id, c.first_public_at, c.gap_count, c.late_count, c.not_public,
@@ -139,11 +166,13 @@ def report_side_by_side(sql_rounds: int, python_rounds: int) -> None:
                 for r in slow.cmocs])
     print(f"\nreport() over 30 days: {len(fast.incidents):,} incidents, "
           f"{sum(c.gap_count for c in fast.incidents):,} gaps, same figures: {same}")
-    print(f"{'':24} {'p50 ms':>8} {'max ms':>8}   rounds")
-    for name, samples in (("SQL (window functions)", sql), ("Python (before)", python)):
-        print(f"{name:24} {statistics.median(samples):>8.1f} {samples[-1]:>8.1f}   "
+    print(f"{'':24} {'p50 ms':>8} {'max ms':>8} {'CPU ms':>8}   rounds")
+    for name, samples, cpu in (("SQL (window functions)", sql, sql_cpu),
+                               ("Python (before)", python, python_cpu)):
+        print(f"{name:24} {statistics.median(samples):>8.1f} {samples[-1]:>8.1f} {cpu:>8.1f}   "
               f"{len(samples)}")
-    print(f"{'ratio SQL / Python':24} {statistics.median(sql) / statistics.median(python):>8.3f}")
+    print(f"{'ratio SQL / Python':24} {statistics.median(sql) / statistics.median(python):>8.3f}"
+          f" {'':8} {sql_cpu / python_cpu:>8.3f}")
     db.session.remove()
     db.session.execute(select(func.set_config("jit", "off", True)))  # as report() runs it
     plan = [r[0] for r in db.session.execute(Explain(report_sql.figures(
@@ -181,6 +210,12 @@ def main() -> None:
                         "hash": generate_password_hash("bench-password"), "n": args.incidents,
                         "per": args.updates_per_incident})
             db.session.commit()
+            if not args.reuse:
+                # As autovacuum would have by now: statistics, and the visibility map that lets
+                # index-only scans skip the table.
+                with db.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("VACUUM ANALYZE"))
             counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}"))
                       for t in ("incidents", "updates", "deliveries")}
             print(f"seeded {counts['incidents']:,} incidents, {counts['updates']:,} updates and "
@@ -195,6 +230,7 @@ def main() -> None:
                 print(f"  {name:42} {', '.join(nodes)}")
                 first = plan.splitlines()[0].strip()
                 print(f"      {first[:110]}")
+            engine = db.engine
             db.session.remove()
         client = app.test_client()
         assert client.post("/login", data={"username": "cmoc1",
@@ -208,11 +244,11 @@ def main() -> None:
             ("resolved list", "/incidents/resolved", None),
             ("comms report (30 days)", "/reports/comms", None),
         ]
-        print(f"\n{'page':24} {'p50 ms':>8} {'p99 ms':>8}   ({args.requests} requests each, "
-              "in-process client)")
+        print(f"\n{'page':24} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8}   ({args.requests} "
+              "requests each, in-process client; CPU: mean, app + PostgreSQL)")
         for name, path, headers in pages:
-            p50, p99 = timed(client, path, args.requests, headers)
-            print(f"{name:24} {p50:>8.1f} {p99:>8.1f}", flush=True)
+            p50, p99, cpu = timed(client, path, args.requests, headers, engine)
+            print(f"{name:24} {p50:>8.1f} {p99:>8.1f} {cpu:>8.1f}", flush=True)
         with app.app_context():
             report_side_by_side(args.report_rounds, max(3, args.report_rounds // 3))
 
