@@ -352,6 +352,8 @@ class Reminder(db.Model):
     __table_args__ = (
         UniqueConstraint("incident_id", "due_at", "kind", "seq", name="uq_reminders_slot"),
         Index("ix_reminders_status", "status", "updated_at"),
+        # The report counts each incident's reminders by status and kind from the index alone.
+        Index("ix_reminders_incident_status", "incident_id", "status", "kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
