@@ -19,8 +19,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import text
 
-from cmoc.enums import DeliveryStatus, Role, Severity, State, Status, UpdatePhase
+from cmoc.enums import PUBLIC_CHANNELS, DeliveryStatus, Role, Severity, State, Status, UpdatePhase
 from cmoc.extensions import db
 from cmoc.timeutil import UTCDateTime, utcnow
 
@@ -218,6 +219,10 @@ class Update(db.Model):
         return getattr(self, f"text_{channel}")
 
 
+PUBLIC_SENT = (f"status = '{DeliveryStatus.SENT.value}' AND channel IN ("
+               + ", ".join(f"'{c}'" for c in PUBLIC_CHANNELS) + ")")
+
+
 class Delivery(db.Model):
     """What one channel did with one update. Unique per (update, channel): one post at most.
 
@@ -229,6 +234,10 @@ class Delivery(db.Model):
     __table_args__ = (
         UniqueConstraint("update_id", "channel", name="uq_deliveries_update_channel"),
         Index("ix_deliveries_status_updated", "status", "updated_at"),
+        # The report asks of every update of the period whether it reached the public (a
+        # status page or X post sent): answered from this small index alone. Migration 0018.
+        Index("ix_deliveries_public_sent", "update_id",
+              sqlite_where=text(PUBLIC_SENT), postgresql_where=text(PUBLIC_SENT)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -354,6 +363,8 @@ class Reminder(db.Model):
     __table_args__ = (
         UniqueConstraint("incident_id", "due_at", "kind", "seq", name="uq_reminders_slot"),
         Index("ix_reminders_status", "status", "updated_at"),
+        # The report counts each incident's reminders by status and kind from the index alone.
+        Index("ix_reminders_incident_status", "incident_id", "status", "kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

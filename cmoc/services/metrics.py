@@ -2,7 +2,8 @@
 
 Public means public: only updates with a status page or X delivery that was sent count as
 public updates (a Slack-only update is internal; a failed or dry-run post told nobody).
-Pure functions compute from rows; `incident_comms` and `cmoc_report` load the rows.
+Pure functions compute from rows; `incident_comms` loads one incident's rows. `report` is
+computed in SQL (`cmoc.services.report_sql`); `python_report` is the reference it must equal.
 """
 
 from __future__ import annotations
@@ -68,8 +69,17 @@ class IncidentComms:
         return (self.first_public_at - self.declared_at).total_seconds()
 
     @property
+    def gap_count(self) -> int:
+        """Public updates that had a due time (the report counts these without the gaps)."""
+        return len(self.gaps)
+
+    @property
     def late(self) -> list[Gap]:
         return [g for g in self.gaps if not g.on_time]
+
+    @property
+    def late_count(self) -> int:
+        return len(self.late)
 
     @property
     def late_minutes_total(self) -> float:
@@ -184,7 +194,16 @@ class Report:
 
 
 def report(*, since: datetime, until: datetime, limit: int = 2000) -> Report:
-    """Incidents declared in [since, until) and the per-CMOC figures over them."""
+    """Incidents declared in [since, until) (the first `limit`) and the per-CMOC figures over
+    them, aggregated in SQL."""
+    from cmoc.services.report_sql import sql_report  # it builds on this module's types
+
+    return sql_report(since=since, until=until, limit=limit)
+
+
+def python_report(*, since: datetime, until: datetime, limit: int = 2000) -> Report:
+    """`report` computed in Python from every update of the period: the reference the SQL
+    report is tested against, and the baseline bench.scale times it against."""
     incidents = db.session.scalars(
         select(Incident).where(Incident.created_at >= since, Incident.created_at < until)
         .order_by(Incident.created_at).limit(limit)).all()

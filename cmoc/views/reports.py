@@ -86,7 +86,7 @@ def comms_export():
         ([c.incident_id, c.title, c.severity, c.declared_at.isoformat(),
           c.first_public_at.isoformat() if c.first_public_at else "",
           f"{c.time_to_first_update:.0f}" if c.time_to_first_update is not None else "",
-          len(c.gaps), len(c.late), f"{c.late_minutes_total:.1f}", c.reminders, c.escalations,
+          c.gap_count, c.late_count, f"{c.late_minutes_total:.1f}", c.reminders, c.escalations,
           c.reminders_dry_run, c.escalations_dry_run, c.superseded, c.not_public,
           c.promises_broken, c.no_public_post]
          for c in data.incidents))
