@@ -1,7 +1,7 @@
 """the communication report: indexes of sent status page and X posts, and of reminders by incident
 
-Revision ID: 0018_report_indexes
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-27 16:00:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0018_report_indexes'
-down_revision = '0017'
+revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
