@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from cmoc.channels.http import make_session
@@ -72,6 +72,8 @@ class Job:
     target: str
     look_first: bool
     since: datetime
+    attempts: int
+    outcome_unknown: bool
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def _prepare(app: Flask, ids: list[int], *, slack: Slack, look_first: set[int], 
             else:
                 reminder.updated_at = now
                 jobs.append(Job(reminder.id, reminder.payload, target, check,
-                                reminder.created_at))
+                                reminder.created_at, reminder.attempts,
+                                reminder.outcome_unknown))
     db.session.commit()
     return jobs
 
@@ -192,26 +195,33 @@ def _deliver(slack: Slack, job: Job, hold: HoldOff, now: datetime) -> Outcome:
 
 
 def _settle(in_flight: list[tuple[Future, Job]], *, now: datetime, counts: Counter) -> None:
-    """Records outcomes as they come, a commit per SETTLE_EVERY."""
+    """Records outcomes as they come: an UPDATE by primary key per SETTLE_EVERY (the rows are
+    not loaded again; the job carries what the record needs)."""
     futures = {future: job for future, job in in_flight}
-    for done, future in enumerate(as_completed(futures), start=1):
+    rows: list[dict[str, Any]] = []
+    for future in as_completed(futures):
         outcome: Outcome = future.result()
-        reminder = db.session.get(Reminder, futures[future].reminder_id)
-        if outcome.attempted:
-            reminder.attempts += 1
-        if outcome.outcome_unknown is not None:
-            reminder.outcome_unknown = outcome.outcome_unknown
-        if outcome.status == "sent":
-            reminder.external_id = outcome.external_id
-            reminder.sent_at = outcome.at
-        else:
-            wait = timedelta(seconds=outcome.wait) if outcome.wait else RETRY_AFTER
-            reminder.retry_at = now + wait
-        reminder.status, reminder.error, reminder.updated_at = (outcome.status, outcome.error,
-                                                                now)
+        job = futures[future]
+        sent = outcome.status == "sent"
+        wait = timedelta(seconds=outcome.wait) if outcome.wait else RETRY_AFTER
+        rows.append({
+            "id": job.reminder_id, "status": outcome.status, "error": outcome.error,
+            "updated_at": now, "attempts": job.attempts + outcome.attempted,
+            "outcome_unknown": (job.outcome_unknown if outcome.outcome_unknown is None
+                                else outcome.outcome_unknown),
+            "external_id": outcome.external_id if sent else None,
+            "sent_at": outcome.at if sent else None,
+            "retry_at": None if sent else now + wait})
         counts[outcome.status] += 1
-        if done % SETTLE_EVERY == 0:
-            db.session.commit()
+        if len(rows) >= SETTLE_EVERY:
+            _record(rows)
+            rows = []
+    _record(rows)
+
+
+def _record(rows: list[dict[str, Any]]) -> None:
+    if rows:
+        db.session.execute(update(Reminder), rows)
     db.session.commit()
 
 
