@@ -62,6 +62,8 @@ bench: install-test browser
 	$(PY) -m bench.fanout
 	$(PY) -m bench.web
 	$(PY) -m bench.keystroke
+	$(PY) -m bench.watchers
+	$(PY) -m bench.crash
 	$(PY) -m bench.reminders
 	$(PY) -m bench.reminders --database-url $(BENCH_DATABASE_URL)
 	$(PY) -m bench.scale --database-url $(BENCH_DATABASE_URL)
@@ -69,6 +71,8 @@ bench: install-test browser
 	$(PY) -m bench.gitlab_hook --database-url $(BENCH_DATABASE_URL)
 	$(PY) -m bench.metrics
 	$(PY) -m bench.metrics --database-url $(BENCH_METRICS_DATABASE_URL)
+	# The 50-client load test (issue 16, target 6) prints its page p50/p99.
+	$(PY) -m pytest -q -s tests/reliability/test_load.py -k sqlite
 
 migrate: install .env
 	$(VENV)/bin/honcho run $(VENV)/bin/cmoc db migrate -m "$(m)"

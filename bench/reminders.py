@@ -115,13 +115,20 @@ def main() -> None:
     print(f"{'sender':>20} {'incidents':>9} {'lag p50':>8} {'lag p95':>8} {'lag p99':>8} "
           f"{'lag max':>8} {'idle pass cpu':>13} {'idle pass wall':>14} {'cpu/reminder':>12}")
     for size in args.sizes:
+        p99 = {}
         for sender in args.senders:
             r = run(size, args.database_url, args.interval, sender)
+            p99[sender] = r["p99"]
             assert r["messages"] == size
             print(f"{sender:>20} {r['size']:>9} {r['p50']:>7.2f}s {r['p95']:>7.2f}s "
                   f"{r['p99']:>7.2f}s {r['max']:>7.2f}s "
                   f"{r['idle_cpu_ms']:>11.1f}ms {r['idle_wall_ms']:>12.1f}ms "
                   f"{r['send_cpu_ms_per_reminder']:>10.2f}ms", flush=True)
+        if len(p99) == 2:
+            batched, before = p99.values()
+            print(f"{'':>20} {size:>9} lag p99 batched / before = {batched / before:.2f}; "
+                  f"target p99 <= 2 s: {'met' if batched <= 2 else 'NOT met'} "
+                  f"({batched / 2:.1f} x the target)", flush=True)
 
 
 if __name__ == "__main__":

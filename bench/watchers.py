@@ -160,9 +160,11 @@ def main() -> None:
                   f"every 5 s each, {args.seconds} s per mode, a CMOC publishing meanwhile; "
                   f"fakes {LATENCY} s; gunicorn 2 workers x 4 threads on {os.cpu_count()} cores")
             print(f"{'mode':7} {'requests':18} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>8}")
+            p99 = {}
             for live in (False, True):
                 mode = "live" if live else "reload"
                 r = run_mode(url, gunicorn.pid, cookie, live, args.watchers, args.seconds)
+                p99[mode] = r["all"]["p99"]
                 for kind, m in {**r["kinds"], "all": r["all"]}.items():
                     print(f"{mode:7} {kind:18} {m['rps']:>6.0f} {m['p50']:>7.1f} "
                           f"{m['p99']:>8.1f}")
@@ -171,6 +173,9 @@ def main() -> None:
                       f"{r['click_p50'] / max(LATENCY.values()):.2f} x the slowest channel; "
                       f"gunicorn CPU {r['cpu_share'] * 100:.0f}% of a core, "
                       f"{r['cpu_ms_per_watcher_s']:.3f} ms per watcher-second", flush=True)
+            print(f"p99 live / reload = {p99['live'] / p99['reload']:.2f}; target p99 <= 100 ms: "
+                  f"{'met' if p99['live'] <= 100 else 'NOT met'} "
+                  f"({p99['live'] / 100:.1f} x the target)")
         finally:
             os.killpg(gunicorn.pid, 15)
             gunicorn.wait(timeout=30)
