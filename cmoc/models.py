@@ -235,7 +235,7 @@ class Delivery(db.Model):
         UniqueConstraint("update_id", "channel", name="uq_deliveries_update_channel"),
         Index("ix_deliveries_status_updated", "status", "updated_at"),
         # The report asks of every update of the period whether it reached the public (a
-        # status page or X post sent): answered from this small index alone. Migration 0018.
+        # status page or X post sent): answered from this small index alone. Migration 0019.
         Index("ix_deliveries_public_sent", "update_id",
               sqlite_where=text(PUBLIC_SENT), postgresql_where=text(PUBLIC_SENT)),
     )
@@ -532,7 +532,7 @@ class WebhookCounter(db.Model):
 
 class MetricCounter(db.Model):
     """A /metrics total (a count by labels, or a histogram's bucket or sum) kept by database
-    triggers (migration 0018): they append to MetricDelta; the clock folds those in here."""
+    triggers (migration 0020): they append to MetricDelta; the clock folds those in here."""
 
     __tablename__ = "metric_counters"
 

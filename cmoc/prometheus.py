@@ -20,7 +20,7 @@ from cmoc.services.metrics import overdue_count
 from cmoc.services.refusals import refusal_counts
 from cmoc.timeutil import utcnow
 
-# Frozen in migration 0018's triggers: a change here needs a migration that recreates them.
+# Frozen in migration 0020's triggers: a change here needs a migration that recreates them.
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 LAG_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 900)
 

@@ -1,4 +1,4 @@
-"""The /metrics totals kept by database triggers (migration 0018).
+"""The /metrics totals kept by database triggers (migration 0020).
 
 Triggers on deliveries, reminders, notices, handovers and updates append each change's effect
 to metric_deltas in the changing transaction; `fold` moves them into metric_counters (the
