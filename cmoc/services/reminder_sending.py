@@ -14,7 +14,6 @@ reminders for other targets go on. One reminder that cannot be built or posted f
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -33,6 +32,7 @@ from cmoc.extensions import db
 from cmoc.models import Incident, Reminder
 from cmoc.services.reminder_messages import reminder_contexts, reminder_message, reminder_target
 from cmoc.services.slack_blocks import saved_details
+from cmoc.services.slack_holds import MAX_HOLD_SECONDS, HoldOff, holds
 from cmoc.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -44,34 +44,8 @@ SETTLE_EVERY = 50
 REMINDER_EVENT = "cmoc_reminder"
 # A failed send is tried again this long after, unless Slack said how long to wait.
 RETRY_AFTER = timedelta(seconds=30)
-# A Retry-After longer than this (a proxy's hours) would silence escalations: capped.
-MAX_HOLD_SECONDS = 120.0
 NOBODY = ("Nobody to remind: set your Slack member id on your profile, or "
           "SLACK_REMINDER_CHANNEL (and SLACK_ESCALATION_CHANNEL for escalations).")
-
-
-class HoldOff:
-    """Targets Slack asked us to leave alone (429 with Retry-After), on the passes' clock (a
-    pass's `now`), kept on the app so the clock's next passes honour it too."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until: dict[str, datetime] = {}
-
-    def left(self, target: str, now: datetime) -> float:
-        with self._lock:
-            until = self._until.get(target)
-        return max(0.0, (until - now).total_seconds()) if until else 0.0
-
-    def hold(self, target: str, now: datetime, seconds: float) -> None:
-        with self._lock:
-            until = now + timedelta(seconds=min(seconds, MAX_HOLD_SECONDS))
-            self._until = {t: u for t, u in self._until.items() if u > now}
-            self._until[target] = max(until, self._until.get(target, until))
-
-
-def holds(app: Flask) -> HoldOff:
-    return app.extensions.setdefault("cmoc_reminder_holds", HoldOff())
 
 
 @dataclass(frozen=True)
