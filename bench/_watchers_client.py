@@ -17,6 +17,8 @@ import random
 import time
 from dataclasses import dataclass, field
 
+USER_AGENT = "cmoc-bench-watcher/1.0"
+
 
 @dataclass
 class Tally:
@@ -30,7 +32,8 @@ class Tally:
 
 
 async def _exchange(reader, writer, path: str, headers: dict[str, str]) -> tuple[int, dict]:
-    lines = [f"GET {path} HTTP/1.1", "Host: bench", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [f"GET {path} HTTP/1.1", "Host: bench", f"User-Agent: {USER_AGENT}",
+             *(f"{k}: {v}" for k, v in headers.items())]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     await writer.drain()
     status_line = await reader.readline()
