@@ -10,13 +10,12 @@ from datetime import datetime
 
 from flask import Flask
 
-from cmoc.channels.http import make_session
-from cmoc.channels.registry import channel_settings, http_timeout
+from cmoc.channels.registry import channel_settings
 from cmoc.channels.slack import Slack
 from cmoc.extensions import db
 from cmoc.models import Incident, Reminder
 from cmoc.services.reminder_messages import reminder_context, reminder_message, reminder_target
-from cmoc.services.reminder_sending import REMINDER_EVENT
+from cmoc.services.reminder_sending import REMINDER_EVENT, reminder_slack
 from cmoc.timeutil import utcnow
 
 SEND_WORKERS = 8
@@ -28,10 +27,7 @@ def send_one_by_one(app: Flask, reminder_ids: list[int], *, look_first: set[int]
     if not reminder_ids:
         return counts
     workers = min(SEND_WORKERS, len(reminder_ids))
-    settings = channel_settings(app.config)
-    slack = Slack(session=make_session(timeout=http_timeout(app.config), pool_maxsize=workers),
-                  base_url=settings["SLACK_API_URL"], token=settings.get("SLACK_BOT_TOKEN"),
-                  channel=None, group_id=None)
+    slack = reminder_slack(app, workers=workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for status in pool.map(lambda rid: _send_one(app, slack, rid, now, build_blocks),
                                reminder_ids):

@@ -91,6 +91,9 @@ def main() -> None:
         hello, hello_url = serve("bench.hello:create_app()", env)
         try:
             session = requests.Session()
+            # A session is bound to its browser: wrk presents the same User-Agent (without
+            # it every request would end the session and measure a redirect to sign-in).
+            session.headers["User-Agent"] = "cmoc-bench/1.0"
             page = session.get(cmoc_url + "/login").text
             token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
             session.post(cmoc_url + "/login", data={"username": "bench", "password":
@@ -99,7 +102,8 @@ def main() -> None:
             token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
             cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
             get_script = Path(workdir) / "get.lua"
-            get_script.write_text(f'wrk.headers["Cookie"] = "{cookie}"\n')
+            get_script.write_text(f'wrk.headers["Cookie"] = "{cookie}"\n'
+                                  'wrk.headers["User-Agent"] = "cmoc-bench/1.0"\n')
             post_script = Path(workdir) / "post.lua"
             post_script.write_text(
                 'wrk.method = "POST"\n'
@@ -107,7 +111,8 @@ def main() -> None:
                 '+on+the+API&next_update_minutes=15"\n'
                 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
                 f'wrk.headers["X-CSRFToken"] = "{token}"\n'
-                f'wrk.headers["Cookie"] = "{cookie}"\n')
+                f'wrk.headers["Cookie"] = "{cookie}"\n'
+                'wrk.headers["User-Agent"] = "cmoc-bench/1.0"\n')
             targets = [
                 ("hello world", hello_url + "/", None),
                 ("dashboard", cmoc_url + "/", str(get_script)),

@@ -146,6 +146,16 @@ def fakes():
 
 
 @pytest.fixture
+def remind_app(make_app, fakes):
+    """An app whose reminders go to the fake Slack (#cmoc-reminders unless a DM), in context."""
+    app = make_app(**fakes.env(), SLACK_REMINDER_CHANNEL="#cmoc-reminders",
+                   BASE_URL="https://cmoc.example.com")
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
 def sandbox(tmp_path):
     """cmoc's sandbox (the fakes with saved state and the control API) on loopback."""
     from cmoc.fake_apis import FakeApis

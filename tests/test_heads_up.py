@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from cmoc.extensions import db
@@ -16,15 +15,6 @@ from tests.factories import login, make_incident, make_user
 
 T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
-
-
-@pytest.fixture
-def remind_app(make_app, fakes):
-    app = make_app(**fakes.env(), SLACK_REMINDER_CHANNEL="#cmoc-reminders",
-                   BASE_URL="https://cmoc.example.com")
-    with app.app_context():
-        yield app
-        db.session.remove()
 
 
 def kinds() -> list[tuple[str, str]]:

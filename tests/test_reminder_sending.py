@@ -7,7 +7,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import requests
 from sqlalchemy import select
 
@@ -21,15 +20,6 @@ from tests.factories import make_incident, make_user
 T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-def remind_app(make_app, fakes):
-    app = make_app(**fakes.env(), SLACK_REMINDER_CHANNEL="#cmoc-reminders",
-                   BASE_URL="https://cmoc.example.com")
-    with app.app_context():
-        yield app
-        db.session.remove()
 
 
 def due_incident(**extra):

@@ -70,6 +70,14 @@ class Outcome:
     at: datetime | None = None       # when Slack answered (the lag figures use it)
 
 
+def reminder_slack(app: Flask, *, workers: int) -> Slack:
+    """The Slack client reminders are posted with (any channel: each payload names its own)."""
+    settings = channel_settings(app.config)
+    return Slack(session=make_session(timeout=http_timeout(app.config), pool_maxsize=workers),
+                 base_url=settings["SLACK_API_URL"], token=settings.get("SLACK_BOT_TOKEN"),
+                 channel=None, group_id=None)
+
+
 def send_claimed(app: Flask, reminder_ids: list[int], *, look_first: set[int], now: datetime,
                  build_blocks) -> Counter:
     """Sends the claimed reminders `reminder_ids` (status `sending`); returns outcome counts.
@@ -79,10 +87,7 @@ def send_claimed(app: Flask, reminder_ids: list[int], *, look_first: set[int], n
     if not reminder_ids:
         return counts
     workers = min(SEND_WORKERS, len(reminder_ids))
-    settings = channel_settings(app.config)
-    slack = Slack(session=make_session(timeout=http_timeout(app.config), pool_maxsize=workers),
-                  base_url=settings["SLACK_API_URL"], token=settings.get("SLACK_BOT_TOKEN"),
-                  channel=None, group_id=None)
+    slack = reminder_slack(app, workers=workers)
     hold = holds(app)
     started = time.monotonic()
 
