@@ -11,10 +11,10 @@ import requests
 from sqlalchemy import select
 
 from cmoc.extensions import db
-from cmoc.models import Delivery, IncidentEvent, Reminder, Update
+from cmoc.models import Delivery, Incident, IncidentEvent, Reminder, Update, User
 from cmoc.services import reminder_sending
 from cmoc.services.reminder_messages import reminder_contexts
-from cmoc.services.reminders import send_reminders
+from cmoc.services.reminders import send_reminders, snooze
 from tests.factories import make_incident, make_user
 
 T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -202,3 +202,30 @@ def test_contexts_for_many_incidents_are_each_their_own(remind_app):
     assert contexts[handed_over.id]["handover"] == {"to": "carol", "from": "bob",
                                                     "at": T - 4 * MIN}
     assert contexts[plain.id] == {"internal_at": None, "draft_id": None, "handover": None}
+
+
+def test_a_reminder_snoozed_while_the_batch_before_it_posts_is_not_sent(
+        remind_app, fakes, monkeypatch):
+    """Batches are prepared ahead of posting; the due time is checked again just before a
+    batch goes out, so a snooze in between is honoured."""
+    monkeypatch.setattr(reminder_sending, "BATCH", 1)
+    first, second = due_incident(title="First"), due_incident(title="Second")
+    fakes.fail("slack", "chat.postMessage", status=200, apply=True, delay=3.0,
+               body={"ok": True, "channel": "C0REMIND", "ts": "1700000000.000200"})
+    worker = threading.Thread(target=send_reminders, args=(remind_app,),
+                              kwargs={"now": T + MIN})
+    worker.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:   # the second batch is prepared (payload recorded)
+        rows = {r.incident_id: r for r in reminders()}
+        if second.id in rows and rows[second.id].payload:
+            break
+        time.sleep(0.02)
+    assert rows[second.id].status == "sending"
+    snooze(incident=db.session.get(Incident, second.id), minutes=5,
+           actor=db.session.get(User, first.declared_by_id), now=T + MIN)
+    worker.join(timeout=30)
+    rows = {r.incident_id: r for r in reminders()}
+    assert rows[first.id].status == "sent"
+    assert rows[second.id].status == "cancelled"
+    assert len(fakes.calls("slack", "chat.postMessage")) == 1
