@@ -59,6 +59,10 @@ BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/cmoc_bench
 BENCH_METRICS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/cmoc_bench_metrics
 bench: install-test browser
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
+	@# The benchmark databases (their public schema is reset by each run).
+	@for url in $(BENCH_DATABASE_URL) $(BENCH_METRICS_DATABASE_URL); do \
+	  name=$${url##*/}; psql "$${url%/*}/postgres" -tAc "select 1 from pg_database where datname='$$name'" \
+	    | grep -q 1 || psql "$${url%/*}/postgres" -qc "create database $$name"; done
 	$(PY) -m bench.fanout
 	$(PY) -m bench.web
 	$(PY) -m bench.keystroke
