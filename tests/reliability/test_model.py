@@ -9,10 +9,13 @@ checked on what the fakes actually received:
 - per channel, the posts the remote holds are a subsequence of the publish order (so nothing
   older after anything newer, nothing after Resolved), each update at most once;
 - one status.io incident; one X thread and one Slack thread, each post replying to the last;
-- a delivery marked sent is on the remote under its recorded id; a superseded one never is.
+- a delivery marked sent is on the remote under its recorded id; a superseded one never is;
+- each reminder (clock passes of the reminder job, with faults on its Slack posts and look-ups)
+  is in Slack at most once, and one marked sent is there under its recorded ts.
 
 At the end of each example the faults stop and the clock runs until the lanes are quiet: then
-every post on a remote is a sent delivery, and every lane's newest delivery has settled.
+every post on a remote is a sent delivery, every lane's newest delivery has settled, and no
+reminder is left in flight.
 `CMOC_MODEL_EXAMPLES` / `CMOC_MODEL_STEPS` run it longer.
 """
 
@@ -32,7 +35,7 @@ from sqlalchemy import select
 from cmoc.enums import CHANNELS, DeliveryStatus, State
 from cmoc.extensions import db
 from cmoc.fake_apis.gitlab import INCIDENT_PROJECT
-from cmoc.models import Delivery, Incident, Update, User
+from cmoc.models import Delivery, Incident, Reminder, Update, User
 from cmoc.services.components import refresh_components
 from cmoc.services.delivering import (
     RetryPolicy,
@@ -44,6 +47,8 @@ from cmoc.services.delivering import (
 from cmoc.services.drafts import allowed_states
 from cmoc.services.lanes import claim_next
 from cmoc.services.publishing import retry_deliveries, start_publish
+from cmoc.services.reminder_sending import REMINDER_EVENT
+from cmoc.services.reminders import send_reminders
 from cmoc.timeutil import utcnow
 from tests.metrics_oracle import check
 
@@ -60,6 +65,9 @@ LOOKUP_PATHS = {"statusio": [("", "GET")], "twitter": [("", "GET")], "gitlab": [
 FAULTS = ["none", "none", "none", "timeout", "timeout_after", "5xx", "5xx_after", "429_short",
           "429_long", "drop", "drop_after", "malformed_after", "error_yes"]
 LOOKUP_FAULTS = ["none", "none", "5xx", "timeout", "drop"]
+REMINDER_CHANNEL = "#cmoc-reminders"
+REMINDER_FAULTS = ["none", "none", "timeout", "timeout_after", "5xx", "5xx_after", "429_short",
+                   "429_long", "drop", "drop_after", "malformed_after"]
 
 
 def fault_kwargs(channel: str, kind: str) -> dict | None:
@@ -199,6 +207,20 @@ class PublicRecord(RuleBasedStateMachine):
         resume_deliveries(self.app, now=self.now, sleep=self.sleep)
         self.fakes.clear_faults()
 
+    @rule(seconds=st.sampled_from([0, 40, 130, 330, 700]),
+          fault=st.sampled_from(REMINDER_FAULTS), times=st.integers(1, 3),
+          lookup=st.sampled_from(LOOKUP_FAULTS))
+    def remind(self, seconds, fault, times, lookup):
+        """A pass of the clock's reminder job, its Slack posts (and look-ups) faulty."""
+        self.now += timedelta(seconds=seconds)
+        kwargs = fault_kwargs("slack", fault)
+        if kwargs:
+            self.fakes.fail("slack", "chat.postMessage", method="POST", times=times,
+                            where={"channel": REMINDER_CHANNEL}, **kwargs)
+        self.inject("slack", "none", lookup)
+        send_reminders(self.app, now=self.now)
+        self.fakes.clear_faults()
+
     @rule(data=st.data())
     def retry(self, data):
         with self.app.app_context():
@@ -263,12 +285,38 @@ class PublicRecord(RuleBasedStateMachine):
             if status == DeliveryStatus.SUPERSEDED.value:
                 assert seq not in on_remote, f"{channel} update {seq} superseded but posted"
 
+    def reminder_rows(self) -> dict[int, tuple[str, str | None]]:
+        with self.app.app_context():
+            rows = {rid: (status, ts) for rid, status, ts in db.session.execute(
+                select(Reminder.id, Reminder.status, Reminder.external_id)
+                .where(Reminder.incident_id == self.incident_id))}
+            db.session.remove()
+        return rows
+
+    @invariant()
+    def each_reminder_is_in_slack_at_most_once(self):
+        rows = self.reminder_rows()
+        with self.fakes.lock:
+            posted = [(m["metadata"]["event_payload"]["reminder_id"], m["ts"])
+                      for m in self.fakes.slack_messages
+                      if (m.get("metadata") or {}).get("event_type") == REMINDER_EVENT]
+        mine = [(rid, ts) for rid, ts in posted if rid in rows]
+        ids = [rid for rid, _ in mine]
+        assert len(ids) == len(set(ids)), f"a reminder posted twice: {mine}"
+        for rid, (status, ts) in rows.items():
+            if status == "sent":
+                assert (rid, ts) in mine, f"reminder {rid} marked sent as {ts}, Slack: {mine}"
+
     def teardown(self):
         self.fakes.clear_faults()
         for _ in range(4):
             self.now += timedelta(minutes=10)
             resume_deliveries(self.app, now=self.now, sleep=self.sleep)
+            send_reminders(self.app, now=self.now)
         self.public_record_is_right()
+        self.each_reminder_is_in_slack_at_most_once()
+        in_flight = {rid: row for rid, row in self.reminder_rows().items() if row[0] == "sending"}
+        assert not in_flight, f"reminders left in flight: {in_flight}"
         posts = self.remote_posts()
         with self.app.app_context():
             rows = db.session.execute(
@@ -295,7 +343,7 @@ def _seq(text: str, prefix: str) -> int:
 @pytest.fixture
 def model_app(make_app, fakes):
     app = make_app(**fakes.env(), PUBLISH_BACKOFF_SECONDS=1, HTTP_READ_TIMEOUT=READ_TIMEOUT,
-                   HTTP_CONNECT_TIMEOUT=1.0)
+                   HTTP_CONNECT_TIMEOUT=1.0, SLACK_REMINDER_CHANNEL=REMINDER_CHANNEL)
     with app.app_context():
         db.session.add(User(username="model", password_hash="-", role="cmoc"))
         db.session.commit()
