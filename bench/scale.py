@@ -216,7 +216,8 @@ def main() -> None:
                 with db.engine.connect().execution_options(
                         isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("VACUUM ANALYZE"))
-            counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}"))
+            counts = {t: db.session.scalar(
+                select(func.count()).select_from(db.metadata.tables[t]))
                       for t in ("incidents", "updates", "deliveries")}
             print(f"seeded {counts['incidents']:,} incidents, {counts['updates']:,} updates and "
                   f"{counts['deliveries']:,} deliveries in {time.perf_counter() - started:.0f}s "

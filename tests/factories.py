@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from cmoc.enums import State
 from cmoc.extensions import db
-from cmoc.models import Incident, User
+from cmoc.models import Incident, Reminder, User
 from cmoc.timeutil import utcnow
 
 PASSWORD = "correct-horse-battery"
@@ -38,6 +39,21 @@ def make_incident(author: User | None = None, *, now: datetime | None = None, **
     db.session.add(incident)
     db.session.commit()
     return incident
+
+
+def due_incident(due_at: datetime, **extra) -> Incident:
+    """An S1 Investigating incident published ten minutes before `due_at`, its next update
+    due then."""
+    values = {"created_at": due_at - timedelta(minutes=30),
+              "last_published_at": due_at - timedelta(minutes=10), "next_update_due_at": due_at,
+              **extra}
+    return make_incident(**values)
+
+
+def all_reminders() -> list[Reminder]:
+    """Every reminder row, oldest first, read afresh."""
+    db.session.expire_all()
+    return db.session.scalars(select(Reminder).order_by(Reminder.id)).all()
 
 
 def login(client, user: User, password: str = PASSWORD):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cmoc.extensions import db
-from cmoc.services.reminders import snooze
+from cmoc.services.promises import snooze
 from cmoc.timeutil import utcnow
 from tests.factories import login, make_incident, make_user, publish
 

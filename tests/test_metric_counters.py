@@ -42,7 +42,10 @@ def test_scraped_totals_equal_a_recount_through_retries_failures_and_deletes(mix
     client = app.test_client()
     login(client, make_user("carol", "cmoc"))
     refresh_components(statusio=channels_for(app)["statusio"], now=utcnow())
-    later = lambda s: utcnow() + timedelta(seconds=s)  # noqa: E731
+
+    def later(seconds: float):
+        return utcnow() + timedelta(seconds=seconds)
+
     check(client)
 
     # Status page create rate-limited, then superseded by the newer update; Slack fails once

@@ -8,14 +8,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import requests
-from sqlalchemy import select
 
 from cmoc.extensions import db
 from cmoc.models import Delivery, Incident, IncidentEvent, Reminder, Update, User
 from cmoc.services import reminder_sending
+from cmoc.services.promises import snooze
 from cmoc.services.reminder_messages import reminder_contexts
-from cmoc.services.reminders import send_reminders, snooze
-from tests.factories import make_incident, make_user
+from cmoc.services.reminders import send_reminders
+from tests import factories
+from tests.factories import all_reminders, make_user
 
 T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -23,14 +24,11 @@ SECOND = timedelta(seconds=1)
 
 
 def due_incident(**extra):
-    values = {"created_at": T - 30 * MIN, "last_published_at": T - 10 * MIN,
-              "next_update_due_at": T, **extra}
-    return make_incident(**values)
+    return factories.due_incident(T, **extra)
 
 
 def reminders():
-    db.session.expire_all()
-    return db.session.scalars(select(Reminder).order_by(Reminder.id)).all()
+    return all_reminders()
 
 
 def posted_to(fakes, channel):

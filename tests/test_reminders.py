@@ -14,8 +14,11 @@ from cmoc.extensions import db
 from cmoc.models import IncidentEvent, Reminder
 from cmoc.services.clock_state import ClockLock, beat, clock_is_healthy
 from cmoc.services.incidents import refresh_due
-from cmoc.services.reminders import reminder_message, reminder_slots, send_reminders, snooze
-from tests.factories import login, make_incident, make_user
+from cmoc.services.promises import snooze
+from cmoc.services.reminder_messages import reminder_message
+from cmoc.services.reminders import reminder_slots, send_reminders
+from tests import factories
+from tests.factories import all_reminders, login, make_incident, make_user
 
 T = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -43,15 +46,11 @@ def remind_app(make_app, fakes):
 
 
 def due_incident(**extra):
-    # Published at T-10m as S1 Investigating: the next update is due at T.
-    values = {"created_at": T - 30 * MIN, "last_published_at": T - 10 * MIN,
-              "next_update_due_at": T, **extra}
-    return make_incident(**values)
+    return factories.due_incident(T, **extra)
 
 
 def reminders():
-    db.session.expire_all()
-    return db.session.scalars(select(Reminder).order_by(Reminder.id)).all()
+    return all_reminders()
 
 
 def test_message_names_incident_and_links_to_the_drafting_form(remind_app):

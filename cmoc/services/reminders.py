@@ -27,12 +27,6 @@ from cmoc.models import Incident, IncidentEvent, Reminder, User
 from cmoc.services.audit import record
 from cmoc.services.drafts import DraftSettings
 from cmoc.services.presence import drafting_now
-from cmoc.services.promises import SNOOZE_CHOICES, snooze  # noqa: F401  (moved; re-exported)
-from cmoc.services.reminder_messages import (  # noqa: F401  (re-exported)
-    reminder_context,
-    reminder_message,
-    reminder_target,
-)
 from cmoc.services.reminder_sending import RETRY_AFTER, send_claimed
 from cmoc.services.slack_blocks import NmuPreview, nmu_preview, reminder_blocks
 
