@@ -257,7 +257,7 @@ def _post(slack: Slack, job: Job, hold: HoldOff, clock) -> Outcome:
 
 
 def _settle(in_flight: list[tuple[Future, Job]], *, now: datetime, counts: Counter,
-            clock=None) -> None:
+            clock) -> None:
     """Records outcomes as they come: an UPDATE by primary key per SETTLE_EVERY (the rows are
     not loaded again; the job carries what the record needs)."""
     futures = {future: job for future, job in in_flight}
@@ -275,7 +275,7 @@ def _settle(in_flight: list[tuple[Future, Job]], *, now: datetime, counts: Count
                                 else outcome.outcome_unknown),
             "external_id": outcome.external_id if sent else None,
             "sent_at": outcome.at if sent else None,
-            "retry_at": None if sent else (clock() if clock else now) + wait})
+            "retry_at": None if sent else clock() + wait})
         counts[outcome.status] += 1
         if len(rows) >= SETTLE_EVERY:
             _record(rows)

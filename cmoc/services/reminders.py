@@ -124,11 +124,12 @@ def send_reminders(app: Flask, *, now: datetime) -> dict[str, int]:
         to_send.extend(stale)
         look_first = set(stale) | {rid for rid, unknown in retry if unknown}
         db.session.remove()
+    settings = DraftSettings.from_app(app) if to_send else None   # once per pass
     counts.update(send_claimed(
         app, to_send, look_first=look_first, now=now,
         build_blocks=lambda incident, text, draft_id, saved: reminder_blocks(
             incident=incident, text=text, base_url=config["BASE_URL"], draft_id=draft_id,
-            preview=_nmu_preview(app, incident, now, saved))))
+            preview=_nmu_preview(incident, settings=settings, now=now, saved=saved))))
     return counts
 
 
@@ -168,13 +169,12 @@ def _claim(claims: list[list[Reminder]]) -> list[list[Reminder]]:
     return won
 
 
-def _nmu_preview(app: Flask, incident: Incident, now: datetime,
+def _nmu_preview(incident: Incident, *, settings: DraftSettings, now: datetime,
                  saved: str | None = None) -> NmuPreview | None:
     """The "no material updates" texts for the button's confirmation; a reminder goes out
     without that button rather than not at all if they cannot be rendered."""
     try:
-        return nmu_preview(incident=incident, settings=DraftSettings.from_app(app), now=now,
-                           saved=saved)
+        return nmu_preview(incident=incident, settings=settings, now=now, saved=saved)
     except Exception:
         log.exception("No material updates preview failed for incident %s", incident.id)
         return None
